@@ -1,0 +1,86 @@
+/* file_util.c - file helpers: atomic writes through rename(2), and resolving a relative path
+ * so that it can never leave its folder (external data of untrusted models). */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "frontend/frontend.h"
+
+static KnStatus write_all(int fd, const char *p, size_t size) {
+  while (size > 0) {
+    size_t chunk = size > ((size_t)1 << 30) ? ((size_t)1 << 30) : size;
+    ssize_t w = write(fd, p, chunk);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return KN_ERR_IO;
+    p += w;
+    size -= (size_t)w;
+  }
+  return KN_OK;
+}
+
+KnStatus fe_write_file_atomic(const char *path, const void *data, size_t size, KnError *err) {
+  size_t len = strlen(path);
+  char *tmp = malloc(len + sizeof ".tmpXXXXXX");
+  if (!tmp) return kn_fail(err, KN_ERR_NOMEM, "%s: out of memory", path);
+  memcpy(tmp, path, len);
+  memcpy(tmp + len, ".tmpXXXXXX", sizeof ".tmpXXXXXX");
+  int fd = mkstemp(tmp);
+  if (fd < 0) {
+    int e = errno;
+    free(tmp);
+    return kn_fail(err, KN_ERR_IO, "%s: cannot create a temporary file: %s", path, strerror(e));
+  }
+  /* mkstemp makes the file 0600; a written model should be as readable as any other file. */
+  bool ok = fchmod(fd, 0644) == 0 && write_all(fd, data, size) == KN_OK && fsync(fd) == 0;
+  int e = errno;
+  if (close(fd) != 0 && ok) ok = false, e = errno;
+  if (ok && rename(tmp, path) != 0) ok = false, e = errno;
+  if (!ok) unlink(tmp);
+  free(tmp);
+  return ok ? KN_OK : kn_fail(err, KN_ERR_IO, "%s: cannot write: %s", path, strerror(e));
+}
+
+/* Rejects rel if it is absolute or if a ".." would climb above its starting folder. */
+static KnStatus check_lexically_inside(const char *rel, KnError *err) {
+  if (rel[0] == '\0') return kn_fail(err, KN_ERR_INVALID, "empty path");
+  if (rel[0] == '/') return kn_fail(err, KN_ERR_INVALID, "absolute path '%s' refused", rel);
+  int depth = 0;
+  for (const char *p = rel; *p;) {
+    const char *q = strchr(p, '/');
+    size_t n = q ? (size_t)(q - p) : strlen(p);
+    if (n == 2 && p[0] == '.' && p[1] == '.')
+      depth--;
+    else if (n > 0 && !(n == 1 && p[0] == '.'))
+      depth++;
+    if (depth < 0) return kn_fail(err, KN_ERR_INVALID, "path '%s' leaves its folder", rel);
+    p += n;
+    while (*p == '/') p++;
+  }
+  return KN_OK;
+}
+
+KnStatus fe_resolve_inside(const char *dir, const char *rel, char *out, size_t out_size,
+                           KnError *err) {
+  KnStatus st = check_lexically_inside(rel, err);
+  if (st) return st;
+  char real_dir[PATH_MAX], joined[PATH_MAX], real[PATH_MAX];
+  if (!realpath(dir && dir[0] ? dir : ".", real_dir))
+    return kn_fail(err, KN_ERR_IO, "%s: %s", dir, strerror(errno));
+  int n = snprintf(joined, sizeof joined, "%s/%s", real_dir, rel);
+  if (n < 0 || (size_t)n >= sizeof joined)
+    return kn_fail(err, KN_ERR_LIMIT, "path '%s' is too long", rel);
+  /* realpath follows every symlink, so the prefix check below sees where the file really is. */
+  if (!realpath(joined, real)) return kn_fail(err, KN_ERR_IO, "%s: %s", joined, strerror(errno));
+  size_t dlen = strlen(real_dir);
+  bool root = dlen == 1 && real_dir[0] == '/';
+  if (!root && (strncmp(real, real_dir, dlen) != 0 || real[dlen] != '/'))
+    return kn_fail(err, KN_ERR_INVALID, "path '%s' resolves to '%s', outside '%s'", rel, real,
+                   real_dir);
+  if (strlen(real) >= out_size) return kn_fail(err, KN_ERR_LIMIT, "path '%s' is too long", real);
+  memcpy(out, real, strlen(real) + 1);
+  return KN_OK;
+}
