@@ -350,7 +350,8 @@ const float *ir_attr_floats(const KnNode *n, const char *name, int64_t *count);
 /* ---- shape inference (ir/infer.c, ir/infer_*.c) ------------------------------------------- */
 /* Infers every node output's type in order, merging with types already declared (value_info,
  * graph outputs): declared and inferred must agree (a concrete dim may refine a symbolic or
- * unknown one). Recurses into subgraphs. Errors name the node, op and what was expected. */
+ * unknown one). Subgraphs are inferred by their owners' infer functions (If, Loop, Scan, ...),
+ * which set the body's input types and call this. Errors name the node, op and what was expected. */
 KnStatus ir_infer_graph(KnGraph *g, KnError *err);
 /* Sets concrete shapes on named graph inputs (dims[i] >= 0) and re-infers the whole graph. */
 typedef struct KnShapeBinding {

@@ -1,6 +1,7 @@
 /* dce.c - dead code elimination.
  * Rewrites: a node none of whose outputs is used (by a node, a subgraph or a graph output) into
- * nothing; repeats until no such node is left. Recurses into subgraphs. */
+ * nothing, repeating until no such node is left; then drops initializers nothing uses (unless
+ * they are also graph inputs). Recurses into subgraphs. */
 #include "passes/passes.h"
 
 static bool dce_graph(KnGraph *g, KnPassCtx *ctx);
@@ -45,4 +46,26 @@ static bool dce_graph(KnGraph *g, KnPassCtx *ctx) {
   return changed;
 }
 
-bool pass_dce(KnGraph *g, KnPassCtx *ctx) { return dce_graph(g, ctx); }
+/* Uses are marked (scratch) by the last round of dce_graph. */
+static bool drop_unused_inits(KnGraph *g, KnPassCtx *ctx) {
+  int kept = 0;
+  for (int i = 0; i < g->n_inits; i++) {
+    KnValue *v = g->inits[i];
+    if (v->scratch || v->is_input) g->inits[kept++] = v;
+    else v->graph = NULL;
+  }
+  if (kept == g->n_inits) return false;
+  ctx->rewrites += g->n_inits - kept;
+  g->n_inits = kept;
+  int nv = 0;
+  for (int i = 0; i < g->n_values; i++)
+    if (g->values[i]->graph) g->values[nv++] = g->values[i];
+  g->n_values = nv;
+  ir_graph_renumber(g);
+  return true;
+}
+
+bool pass_dce(KnGraph *g, KnPassCtx *ctx) {
+  bool changed = dce_graph(g, ctx);
+  return drop_unused_inits(g, ctx) || changed;
+}
