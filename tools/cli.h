@@ -1,0 +1,63 @@
+/* cli.h - private to tools/: the command table, exit codes, shared option and error helpers. */
+#ifndef KILN_TOOLS_CLI_H
+#define KILN_TOOLS_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "frontend/frontend.h"
+#include "ir/ir.h"
+
+#ifndef KILN_VERSION_STRING
+#define KILN_VERSION_STRING "0.1.0"
+#endif
+
+/* Exit codes of every command. */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+/* A subcommand: fn gets argv with argv[0] == the command's name. */
+typedef int (*CliCommandFn)(int argc, char **argv);
+typedef struct CliCommand {
+  const char *name;
+  CliCommandFn fn;
+  const char *help; /* one line for `kiln --help` */
+} CliCommand;
+
+int cmd_inspect(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+
+/* ---- helpers (tools/kiln.c) ---------------------------------------------------------------- */
+/* "kiln: <message>" on stderr; returns CLI_FAIL. */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int cli_fail_error(const KnError *err);
+/* "kiln <cmd>: <message>" and the command's usage on stderr; returns CLI_USAGE. */
+int cli_usage_error(const char *cmd, const char *usage, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+bool cli_is_help(const char *arg); /* -h or --help */
+/* Matches argv[*i] against option name ("--shape", "-o"), with its value as "--shape=V" or
+ * as the next argument (then *i advances). Returns 0: not this option, 1: matched with
+ * *value set, -1: matched but the value is missing. */
+int cli_take_value(int argc, char **argv, int *i, const char *name, const char **value);
+
+/* ---- what `kiln inspect` reports (tools/cmd_inspect.c builds it) ---------------------------- */
+typedef struct CliOpCount {
+  const char *op; /* op_type, "domain.op_type" outside the default domain */
+  int count;
+} CliOpCount;
+
+typedef struct CliSummary {
+  const KnModel *model;
+  int node_count;          /* top-level graph */
+  int subgraph_node_count; /* every node inside If/Loop/Scan bodies, at any depth */
+  CliOpCount *ops;         /* histogram of the top-level graph, by count desc then name */
+  int n_ops;
+  int64_t param_count;     /* elements of the top-level initializers */
+  int64_t param_bytes;
+  size_t arena_bytes;      /* the model's arena after loading */
+  bool values;             /* list every value's type */
+} CliSummary;
+
+/* Prints the summary as one JSON object on stdout (tools/json_out.c). */
+int cli_print_json(const CliSummary *s);
+
+#endif

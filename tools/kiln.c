@@ -1,0 +1,107 @@
+/* kiln.c - the kiln command-line program: dispatches `kiln <command>` through one table. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tools/cli.h"
+
+static const CliCommand commands[] = {
+    {"inspect", cmd_inspect, "summarize a model: inputs, outputs, ops, parameters, value types"},
+    {"export", cmd_export, "convert a model between .onnx and .kir"},
+};
+#define N_COMMANDS ((int)(sizeof commands / sizeof *commands))
+
+int cli_fail(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("kiln: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  return CLI_FAIL;
+}
+
+int cli_fail_error(const KnError *err) {
+  return cli_fail("%s", err->status != KN_OK && err->msg[0] ? err->msg : "unknown error");
+}
+
+int cli_usage_error(const char *cmd, const char *usage, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "kiln %s: ", cmd);
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\n%s", usage);
+  va_end(ap);
+  return CLI_USAGE;
+}
+
+bool cli_is_help(const char *arg) { return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0; }
+
+int cli_take_value(int argc, char **argv, int *i, const char *name, const char **value) {
+  const char *arg = argv[*i];
+  size_t len = strlen(name);
+  if (strncmp(arg, name, len) != 0) return 0;
+  if (arg[len] == '=') {
+    *value = arg + len + 1;
+    return 1;
+  }
+  if (arg[len] != '\0') return 0;
+  if (*i + 1 >= argc) return -1;
+  *value = argv[++*i];
+  return 1;
+}
+
+static void print_usage(FILE *f) {
+  fprintf(f, "usage: kiln <command> [options]\n"
+             "       kiln <command> --help\n"
+             "       kiln --version\n\n"
+             "kiln compiles and runs ONNX models.\n\ncommands:\n");
+  for (int i = 0; i < N_COMMANDS; i++)
+    fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+}
+
+static const CliCommand *find_command(const char *name) {
+  for (int i = 0; i < N_COMMANDS; i++)
+    if (strcmp(commands[i].name, name) == 0) return &commands[i];
+  return NULL;
+}
+
+/* `kiln help CMD` is the same as `kiln CMD --help`. */
+static int run_help(int argc, char **argv) {
+  if (argc < 3) {
+    print_usage(stdout);
+    return CLI_OK;
+  }
+  const CliCommand *c = find_command(argv[2]);
+  if (!c) {
+    fprintf(stderr, "kiln: unknown command '%s'\n", argv[2]);
+    print_usage(stderr);
+    return CLI_USAGE;
+  }
+  char *sub[] = {(char *)c->name, "--help", NULL};
+  return c->fn(2, sub);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    print_usage(stderr);
+    return CLI_USAGE;
+  }
+  const char *name = argv[1];
+  if (cli_is_help(name)) {
+    print_usage(stdout);
+    return CLI_OK;
+  }
+  if (strcmp(name, "--version") == 0) {
+    printf("kiln %s\n", KILN_VERSION_STRING);
+    return CLI_OK;
+  }
+  if (strcmp(name, "help") == 0) return run_help(argc, argv);
+  const CliCommand *c = find_command(name);
+  if (!c) {
+    fprintf(stderr, "kiln: unknown %s '%s'\n", name[0] == '-' ? "option" : "command", name);
+    print_usage(stderr);
+    return CLI_USAGE;
+  }
+  return c->fn(argc - 1, argv + 1);
+}
