@@ -51,6 +51,38 @@ KnStatus infer_size(KnNode *node, KnError *err) {
   return ir_set_sym_data(node, 0, &d, 1, err);
 }
 
+/* The -1 entry of a Reshape target: input elements over the other target dims. Symbolic dims
+ * present on both sides cancel, so [batch,3,4] -> [batch,-1] gives [batch,12]. */
+static KnStatus infer_minus_one(const KnNode *node, const KnShape *in, KnDim *out, int n, int at,
+                                KnError *err) {
+  out[at] = IR_DIM_UNKNOWN;
+  if (in->rank < 0) return KN_OK;
+  bool used[MAXR] = {false};
+  int64_t num = 1, den = 1;
+  for (int i = 0; i < n; i++) {
+    if (i == at) continue;
+    KnDim d = out[i];
+    if (d.value >= 0) {
+      if (ir_mul_overflows(den, d.value, &den)) return KN_OK;
+      continue;
+    }
+    int j = 0;
+    while (j < in->rank && (used[j] || !ir_dim_equal(in->dims[j], d))) j++;
+    if (j == in->rank) return KN_OK; /* an unknown or unmatched dim: -1 stays unknown */
+    used[j] = true;
+  }
+  for (int j = 0; j < in->rank; j++) {
+    if (used[j]) continue;
+    if (in->dims[j].value < 0 || ir_mul_overflows(num, in->dims[j].value, &num)) return KN_OK;
+  }
+  if (den == 0) return KN_OK;
+  if (num % den)
+    return ir_infer_fail(err, node, KN_ERR_INVALID, "cannot reshape %lld elements with -1 and %lld others",
+                         (long long)num, (long long)den);
+  out[at] = IR_DIM(num / den);
+  return KN_OK;
+}
+
 /* Reshape: 0 copies the input dim (unless allowzero), one -1 takes what is left. */
 KnStatus infer_reshape(KnNode *node, KnError *err) {
   KnStatus st;
@@ -77,7 +109,6 @@ KnStatus infer_reshape(KnNode *node, KnError *err) {
   bool allowzero = ir_attr_int(node, "allowzero", 0) != 0;
   KnDim out[MAXR];
   int infer_at = -1;
-  KnDim known = IR_DIM(1);
   for (int i = 0; i < n; i++) {
     KnDim e = t[i];
     if (!e.sym && e.value == -1) {
@@ -93,19 +124,9 @@ KnStatus infer_reshape(KnNode *node, KnError *err) {
       return ir_infer_fail(err, node, KN_ERR_INVALID, "target dim %d is %lld", i, (long long)e.value);
     }
     out[i] = ir_sym_to_dim(e);
-    known = ir_dim_mul(known, out[i]);
   }
   if (infer_at >= 0) {
-    int64_t numel;
-    out[infer_at] = IR_DIM_UNKNOWN;
-    if (ir_shape_numel(&x->shape, &numel) && known.value > 0) {
-      if (numel % known.value)
-        return ir_infer_fail(err, node, KN_ERR_INVALID, "cannot reshape %lld elements with -1 and %lld others",
-                             (long long)numel, (long long)known.value);
-      out[infer_at] = IR_DIM(numel / known.value);
-    } else if (known.value == 0 || (x->shape.rank >= 0 && known.value < 0)) {
-      out[infer_at] = IR_DIM_UNKNOWN;
-    }
+    if ((st = infer_minus_one(node, &x->shape, out, n, infer_at, err))) return st;
   } else {
     int64_t numel, want;
     KnShape os = {n, out};
