@@ -7,6 +7,7 @@
 
 #include "frontend/frontend.h"
 #include "ir/ir.h"
+#include "passes/passes.h"
 
 #ifndef KILN_VERSION_STRING
 #define KILN_VERSION_STRING "0.1.0"
@@ -55,6 +56,7 @@ typedef struct CliSummary {
   int64_t param_bytes;
   size_t arena_bytes;      /* the model's arena after loading */
   bool values;             /* list every value's type */
+  const KnPipeline *folded; /* after --shape: the fold_shapes+dce run, else NULL */
 } CliSummary;
 
 /* Prints the summary as one JSON object on stdout (tools/json_out.c). */

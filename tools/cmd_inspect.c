@@ -189,6 +189,11 @@ static void print_text(const CliSummary *s) {
   printf("parameters:     %lld (%lld bytes)\n", (long long)s->param_count,
          (long long)s->param_bytes);
   printf("arena bytes:    %zu\n", s->arena_bytes);
+  for (int i = 0; s->folded && i < s->folded->n_records; i++) {
+    const KnPassRecord *r = &s->folded->records[i];
+    printf("after --shape:  %-12s %lld rewrites, nodes %d -> %d\n", r->name, (long long)r->rewrites,
+           r->nodes_before, r->nodes_after);
+  }
   if (s->values) print_values(g);
 }
 
@@ -199,13 +204,20 @@ static int inspect_model(const InspectArgs *args, KnArena *a) {
   KnModel *m = NULL;
   if (fe_load_model(args->model, NULL, &m, &err) != KN_OK) return cli_fail_error(&err);
   int rc = CLI_OK;
-  if (args->n_binds > 0 && ir_specialize(m->graph, args->binds, args->n_binds, &err) != KN_OK) {
-    kn_error_prefix(&err, "%s: --shape: ", args->model);
-    rc = cli_fail_error(&err);
-  }
   CliSummary s = {.model = m, .values = args->values};
+  /* With input shapes bound, shape computations become constants: fold them as compilation would. */
+  KnPipeline fold = {.only = "fold_shapes,dce"};
+  if (args->n_binds > 0) {
+    if (ir_specialize(m->graph, args->binds, args->n_binds, &err) == KN_OK)
+      pass_run_pipeline(m, &fold, &err);
+    if (err.status) {
+      kn_error_prefix(&err, "%s: --shape: ", args->model);
+      rc = cli_fail_error(&err);
+    }
+    s.folded = &fold;
+  }
+  s.node_count = m->graph->n_nodes; /* after --shape, of the folded graph like everything else */
   s.arena_bytes = ir_arena_bytes(m->arena);
-  s.node_count = m->graph->n_nodes;
   s.subgraph_node_count = count_subgraph_nodes(m->graph, 0);
   if (rc == CLI_OK && (!build_histogram(a, m->graph, &s) || !count_params(m->graph, &s)))
     rc = cli_fail("%s: out of memory or parameter count overflow", args->model);

@@ -69,6 +69,22 @@ static cJSON *opsets_json(const KnModel *m) {
   return o;
 }
 
+/* [{name, rewrites, nodes_before, nodes_after, wall_ms}] for the passes --shape ran. */
+static cJSON *passes_json(const KnPipeline *p) {
+  cJSON *arr = cJSON_CreateArray();
+  for (int i = 0; arr && i < p->n_records; i++) {
+    const KnPassRecord *r = &p->records[i];
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", r->name);
+    cJSON_AddNumberToObject(o, "rewrites", (double)r->rewrites);
+    cJSON_AddNumberToObject(o, "nodes_before", r->nodes_before);
+    cJSON_AddNumberToObject(o, "nodes_after", r->nodes_after);
+    cJSON_AddNumberToObject(o, "wall_ms", r->wall_ms);
+    cJSON_AddItemToArray(arr, o);
+  }
+  return arr;
+}
+
 static cJSON *summary_json(const CliSummary *s) {
   const KnModel *m = s->model;
   cJSON *o = cJSON_CreateObject();
@@ -88,6 +104,7 @@ static cJSON *summary_json(const CliSummary *s) {
   cJSON_AddNumberToObject(o, "param_count", (double)s->param_count);
   cJSON_AddNumberToObject(o, "param_bytes", (double)s->param_bytes);
   cJSON_AddNumberToObject(o, "arena_bytes", (double)s->arena_bytes);
+  if (s->folded) cJSON_AddItemToObject(o, "passes", passes_json(s->folded));
   if (s->values) cJSON_AddItemToObject(o, "values", values_json(m->graph));
   return o;
 }

@@ -83,6 +83,7 @@ static int run_help(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+  pass_dump_hook = kir_print_graph; /* --print-ir-after dumps passes' results as .kir */
   if (argc < 2) {
     print_usage(stderr);
     return CLI_USAGE;
