@@ -29,7 +29,11 @@ void kn_error_prefix(KnError *err, const char *fmt, ...) {
   vsnprintf(prefix, sizeof prefix, fmt, ap);
   va_end(ap);
   size_t plen = strlen(prefix);
-  if (strncmp(err->msg, prefix, plen) == 0) return; /* already carries this context */
+  /* Already carries this context, as "path: ..." or as a position "path:12:7: ...". */
+  if (strncmp(err->msg, prefix, plen) == 0) return;
+  if (plen > 2 && strcmp(prefix + plen - 2, ": ") == 0 && strncmp(err->msg, prefix, plen - 2) == 0 &&
+      err->msg[plen - 2] == ':')
+    return;
   /* Truncation of an over-long message is acceptable: keep the prefix and as much as fits. */
   char old[sizeof err->msg];
   memcpy(old, err->msg, sizeof old);
