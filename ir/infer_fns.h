@@ -4,7 +4,7 @@
 
 #include "ir/ir.h"
 
-#define OP(name, dom, since, mi, ma, mo, mx, infer) KnStatus infer(KnNode *node, KnError *err);
+#define OP(name, dom, since, mi, ma, mo, mx, infer, lower) KnStatus infer(KnNode *node, KnError *err);
 #include "ir/ops.def"
 #undef OP
 

@@ -188,7 +188,7 @@ typedef struct KnAttr {
 /* ---- ops (ir/ops.def, ir/op_table.c) ------------------------------------------------------- */
 typedef enum KnOp {
   KN_OP_NONE = 0,
-#define OP(name, dom, since, mi, ma, mo, mx, infer) KN_OP_##name,
+#define OP(name, dom, since, mi, ma, mo, mx, infer, lower) KN_OP_##name,
 #include "ops.def"
 #undef OP
   KN_OP_COUNT
@@ -311,6 +311,9 @@ struct KnModel {
  * model's arena and return NULL (with err set) on failure. */
 KnModel *ir_model_new(KnError *err);               /* fresh arena, ir_version 8, empty graph */
 void ir_model_free(KnModel *m);                    /* frees the arena and everything in it */
+/* A copy of m in a new arena (ir/clone.c) that passes may rewrite while m stays intact. Tensor
+ * data, strings and attribute types are shared with m, so m must outlive the copy. */
+KnModel *ir_model_clone(const KnModel *m, KnError *err);
 bool ir_model_set_opset(KnModel *m, const char *domain, int64_t version);
 int64_t ir_model_opset(const KnModel *m, KnDomain d); /* 0 if not imported */
 KnGraph *ir_graph_new(KnModel *m, KnGraph *parent, const char *name);

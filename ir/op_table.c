@@ -13,7 +13,7 @@
 
 const KnOpInfo ir_ops[KN_OP_COUNT] = {
     [KN_OP_NONE] = {"<none>", KN_DOMAIN_ONNX, 0, 0, 0, 0, 0, NULL},
-#define OP(name, dom, since, mi, ma, mo, mx, infer) \
+#define OP(name, dom, since, mi, ma, mo, mx, infer, lower) \
   [KN_OP_##name] = {#name, dom, since, mi, ma, mo, mx, infer},
 #include "ir/ops.def"
 #undef OP

@@ -26,6 +26,8 @@ typedef struct CliCommand {
 
 int cmd_inspect(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 
 /* ---- helpers (tools/kiln.c) ---------------------------------------------------------------- */
 /* "kiln: <message>" on stderr; returns CLI_FAIL. */
@@ -39,6 +41,8 @@ bool cli_is_help(const char *arg); /* -h or --help */
  * as the next argument (then *i advances). Returns 0: not this option, 1: matched with
  * *value set, -1: matched but the value is missing. */
 int cli_take_value(int argc, char **argv, int *i, const char *name, const char **value);
+/* Parses "NAME=D0,D1,..." (dims >= 0) into b, strings in arena a. */
+bool cli_parse_binding(KnArena *a, const char *spec, KnShapeBinding *b);
 
 /* ---- what `kiln inspect` reports (tools/cmd_inspect.c builds it) ---------------------------- */
 typedef struct CliOpCount {

@@ -29,28 +29,6 @@ typedef struct InspectArgs {
   int n_binds;
 } InspectArgs;
 
-/* Parses "NAME=D0,D1,..." into b (dims in the scratch arena). */
-static bool parse_binding(KnArena *a, const char *spec, KnShapeBinding *b) {
-  const char *eq = strrchr(spec, '=');
-  if (!eq || eq == spec) return false;
-  const char *p = eq + 1;
-  int rank = *p ? 1 : 0;
-  for (const char *q = p; *q; q++) rank += *q == ',';
-  int64_t *dims = ir_arena_calloc(a, (size_t)rank + 1, sizeof *dims);
-  char *name = ir_arena_strndup(a, spec, (size_t)(eq - spec));
-  if (!dims || !name) return false;
-  for (int d = 0; d < rank; d++) {
-    char *end;
-    errno = 0;
-    long long v = strtoll(p, &end, 10);
-    if (end == p || errno || v < 0 || (*end != ',' && *end != '\0')) return false;
-    dims[d] = v;
-    p = *end ? end + 1 : end;
-  }
-  *b = (KnShapeBinding){name, rank, dims};
-  return true;
-}
-
 /* Returns CLI_OK, or the exit code to stop with (help printed, or a usage error). */
 static int parse_args(int argc, char **argv, KnArena *a, InspectArgs *args, bool *done) {
   args->binds = ir_arena_calloc(a, (size_t)argc, sizeof *args->binds);
@@ -65,7 +43,7 @@ static int parse_args(int argc, char **argv, KnArena *a, InspectArgs *args, bool
     } else if (took < 0) {
       return cli_usage_error("inspect", inspect_usage, "--shape needs NAME=D0,D1,...");
     } else if (took > 0) {
-      if (!parse_binding(a, value, &args->binds[args->n_binds++]))
+      if (!cli_parse_binding(a, value, &args->binds[args->n_binds++]))
         return cli_usage_error("inspect", inspect_usage,
                                "bad --shape '%s': expected NAME=D0,D1,... with dims >= 0", value);
       args->values = true;

@@ -1,5 +1,7 @@
 /* kiln.c - the kiln command-line program: dispatches `kiln <command>` through one table. */
+#include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -8,6 +10,8 @@
 static const CliCommand commands[] = {
     {"inspect", cmd_inspect, "summarize a model: inputs, outputs, ops, parameters, value types"},
     {"export", cmd_export, "convert a model between .onnx and .kir"},
+    {"run", cmd_run, "compile a model for its inputs and run it"},
+    {"check", cmd_check, "run an ONNX test case folder and compare with its expected outputs"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof *commands))
 
@@ -49,6 +53,28 @@ int cli_take_value(int argc, char **argv, int *i, const char *name, const char *
   if (*i + 1 >= argc) return -1;
   *value = argv[++*i];
   return 1;
+}
+
+/* Parses "NAME=D0,D1,..." into b (dims in the scratch arena). */
+bool cli_parse_binding(KnArena *a, const char *spec, KnShapeBinding *b) {
+  const char *eq = strrchr(spec, '=');
+  if (!eq || eq == spec) return false;
+  const char *p = eq + 1;
+  int rank = *p ? 1 : 0;
+  for (const char *q = p; *q; q++) rank += *q == ',';
+  int64_t *dims = ir_arena_calloc(a, (size_t)rank + 1, sizeof *dims);
+  char *name = ir_arena_strndup(a, spec, (size_t)(eq - spec));
+  if (!dims || !name) return false;
+  for (int d = 0; d < rank; d++) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(p, &end, 10);
+    if (end == p || errno || v < 0 || (*end != ',' && *end != '\0')) return false;
+    dims[d] = v;
+    p = *end ? end + 1 : end;
+  }
+  *b = (KnShapeBinding){name, rank, dims};
+  return true;
 }
 
 static void print_usage(FILE *f) {

@@ -1,0 +1,71 @@
+/* cg_entry.c - the model's entry function: calls each node's kernel in order with the buffers the
+ * plan assigned, stops at the first failing kernel, then fills graph outputs that are not written
+ * by a kernel (an input or weight passed through, or one value listed twice). */
+#include <stdio.h>
+
+#include "codegen/cg.h"
+
+typedef struct EntryArgs {
+  LLVMValueRef ctx, inputs, outputs, weights, arena;
+} EntryArgs;
+
+static LLVMValueRef table_entry(CgModule *m, LLVMValueRef table, int index) {
+  LLVMValueRef idx = LLVMConstInt(m->t_i64, (unsigned long long)index, 0);
+  return LLVMBuildLoad2(m->b, m->t_ptr, LLVMBuildInBoundsGEP2(m->b, m->t_ptr, table, &idx, 1, ""), "");
+}
+
+static LLVMValueRef slot_pointer(CgModule *m, const EntryArgs *a, const CgSlot *s) {
+  switch (s->home) {
+  case CG_HOME_INPUT: return table_entry(m, a->inputs, s->index);
+  case CG_HOME_OUTPUT: return table_entry(m, a->outputs, s->index);
+  case CG_HOME_WEIGHT: return table_entry(m, a->weights, s->index);
+  case CG_HOME_ARENA: {
+    LLVMValueRef off = LLVMConstInt(m->t_i64, s->offset, 0);
+    return LLVMBuildInBoundsGEP2(m->b, m->t_i8, a->arena, &off, 1, "");
+  }
+  default: return LLVMConstNull(m->t_ptr);
+  }
+}
+
+/* Calls the kernel of node; returns early with its status when non-zero. */
+static void call_kernel(CgModule *m, LLVMValueRef entry, const EntryArgs *a, const CgPlan *plan,
+                        const KnNode *n, LLVMValueRef kernel) {
+  int nargs = 1 + n->n_inputs + n->n_outputs;
+  LLVMValueRef args[nargs];
+  args[0] = a->ctx;
+  for (int i = 0; i < n->n_inputs; i++)
+    args[1 + i] = n->inputs[i] ? slot_pointer(m, a, &plan->slots[n->inputs[i]->id]) : LLVMConstNull(m->t_ptr);
+  for (int i = 0; i < n->n_outputs; i++)
+    args[1 + n->n_inputs + i] =
+        n->outputs[i] ? slot_pointer(m, a, &plan->slots[n->outputs[i]->id]) : LLVMConstNull(m->t_ptr);
+  LLVMValueRef st = LLVMBuildCall2(m->b, LLVMGlobalGetValueType(kernel), kernel, args, (unsigned)nargs, "");
+  LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(m->ctx, entry, "fail");
+  LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(m->ctx, entry, "next");
+  LLVMBuildCondBr(m->b, LLVMBuildICmp(m->b, LLVMIntNE, st, LLVMConstInt(m->t_i32, 0, 0), ""), fail, next);
+  LLVMPositionBuilderAtEnd(m->b, fail);
+  LLVMBuildRet(m->b, st);
+  LLVMPositionBuilderAtEnd(m->b, next);
+}
+
+KnStatus cg_emit_entry(CgModule *m, KnGraph *g, const CgPlan *plan, const char *name,
+                       KnError *err) {
+  LLVMValueRef kernels[g->n_nodes + 1];
+  for (int i = 0; i < g->n_nodes; i++) {
+    KnStatus st = cg_emit_kernel(m, g->nodes[i], &kernels[i], err);
+    if (st != KN_OK) return st;
+  }
+  LLVMTypeRef params[5] = {m->t_ptr, m->t_ptr, m->t_ptr, m->t_ptr, m->t_ptr};
+  LLVMValueRef entry = LLVMAddFunction(m->mod, name, LLVMFunctionType(m->t_i32, params, 5, 0));
+  EntryArgs a = {LLVMGetParam(entry, 0), LLVMGetParam(entry, 1), LLVMGetParam(entry, 2),
+                 LLVMGetParam(entry, 3), LLVMGetParam(entry, 4)};
+  LLVMPositionBuilderAtEnd(m->b, LLVMAppendBasicBlockInContext(m->ctx, entry, "entry"));
+  for (int i = 0; i < g->n_nodes; i++) call_kernel(m, entry, &a, plan, g->nodes[i], kernels[i]);
+  for (int i = 0; i < g->n_outputs; i++) {
+    const CgSlot *s = &plan->slots[g->outputs[i]->id];
+    if (s->home == CG_HOME_OUTPUT && s->index == i) continue;
+    LLVMValueRef dst = table_entry(m, a.outputs, i);
+    LLVMBuildMemCpy(m->b, dst, 1, slot_pointer(m, &a, s), 1, LLVMConstInt(m->t_i64, s->nbytes, 0));
+  }
+  LLVMBuildRet(m->b, LLVMConstInt(m->t_i32, 0, 0));
+  return KN_OK;
+}

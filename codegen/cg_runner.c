@@ -1,0 +1,224 @@
+/* cg_runner.c - specialize, optimize, compile and cache per input shapes; check inputs; run. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen/runner.h"
+
+/* Integer inputs up to this many elements may have their values baked into a specialization
+ * when the model's shapes depend on them (a Reshape target given as an input, say). */
+#define BIND_MAX_ELEMS 1024
+
+typedef struct CacheEntry {
+  KnTensor **key;     /* per input: its shape (and data when bound); arena-owned by the entry */
+  bool *bound;        /* per input: whether its values were baked in */
+  KnArena *arena;
+  KnProgram *prog;
+  KnPipeline pipeline;
+  struct CacheEntry *next;
+} CacheEntry;
+
+struct KnRunner {
+  KnModel *model;
+  KnRunOptions opt;
+  pthread_mutex_t lock; /* guards the cache */
+  CacheEntry *cache;
+  CacheEntry *last;
+};
+
+/* ---- checking inputs ---------------------------------------------------------------------- */
+static KnStatus check_input(const KnValue *v, const KnTensor *t, KnError *err) {
+  const KnType *ty = &v->type;
+  if (ty->kind != KN_TYPE_TENSOR)
+    return kn_fail(err, KN_ERR_UNSUPPORTED, "input %s: only tensor inputs can be run", v->name);
+  if (t->dtype != ty->dtype)
+    return kn_fail(err, KN_ERR_INVALID, "input %s: expected dtype %s, got %s", v->name,
+                   ir_dtype_name(ty->dtype), ir_dtype_name(t->dtype));
+  if (ty->shape.rank >= 0 && ty->shape.rank != t->rank)
+    return kn_fail(err, KN_ERR_INVALID, "input %s: expected rank %d, got %d", v->name, ty->shape.rank, t->rank);
+  for (int d = 0; ty->shape.rank >= 0 && d < t->rank; d++) {
+    KnDim want = ty->shape.dims[d];
+    if (ir_dim_is_const(want) && want.value != t->dims[d])
+      return kn_fail(err, KN_ERR_INVALID, "input %s: dim %d must be %lld, got %lld", v->name, d,
+                     (long long)want.value, (long long)t->dims[d]);
+  }
+  return KN_OK;
+}
+
+/* ---- the cache ---------------------------------------------------------------------------- */
+static bool same_shape(const KnTensor *a, const KnTensor *b) {
+  if (a->rank != b->rank || a->dtype != b->dtype) return false;
+  for (int d = 0; d < a->rank; d++)
+    if (a->dims[d] != b->dims[d]) return false;
+  return true;
+}
+
+static bool entry_matches(const CacheEntry *e, int n, KnTensor *const *inputs) {
+  for (int i = 0; i < n; i++) {
+    if (!same_shape(e->key[i], inputs[i])) return false;
+    if (e->bound[i] && memcmp(e->key[i]->data, inputs[i]->data, inputs[i]->nbytes) != 0) return false;
+  }
+  return true;
+}
+
+/* ---- specializing ------------------------------------------------------------------------- */
+/* The first value whose type is not fully concrete, or NULL. */
+static const KnValue *first_open_value(const KnGraph *g) {
+  for (int i = 0; i < g->n_values; i++) {
+    const KnValue *v = g->values[i];
+    if (v->type.kind == KN_TYPE_TENSOR && !ir_shape_is_const(&v->type.shape)) return v;
+  }
+  return NULL;
+}
+
+static bool bindable(const KnTensor *t) {
+  return (t->dtype == KN_I64 || t->dtype == KN_I32) && t->numel <= BIND_MAX_ELEMS;
+}
+
+static KnTensor *copy_tensor(KnArena *a, const KnTensor *t, bool with_data, KnError *err) {
+  KnTensor *c = ir_tensor_new(a, t->dtype, t->rank, t->dims, err);
+  if (c && with_data && t->nbytes) memcpy(c->data, t->data, t->nbytes);
+  return c;
+}
+
+/* Specializes clone m for inputs: shapes first; if some shape still depends on data, the values
+ * of small integer inputs are bound as constants too (bound[i] says which). */
+static KnStatus specialize(KnModel *m, KnTensor *const *inputs, bool *bound, KnError *err) {
+  KnGraph *g = m->graph;
+  KnShapeBinding bind[g->n_inputs + 1];
+  for (int i = 0; i < g->n_inputs; i++)
+    bind[i] = (KnShapeBinding){g->inputs[i]->name, inputs[i]->rank, inputs[i]->dims};
+  KnStatus st = ir_specialize(g, bind, g->n_inputs, err);
+  if (st != KN_OK) return st;
+  if (!first_open_value(g)) return KN_OK;
+  bool any = false;
+  for (int i = 0; i < g->n_inputs; i++) {
+    if (!bindable(inputs[i])) continue;
+    KnTensor *t = copy_tensor(m->arena, inputs[i], true, err);
+    if (!t) return err->status;
+    t->name = g->inputs[i]->name;
+    g->inputs[i]->init = t;
+    bound[i] = any = true;
+  }
+  if (any && (st = ir_infer_graph(g, err)) != KN_OK) return st;
+  const KnValue *open = first_open_value(g);
+  if (open)
+    return kn_fail(err, KN_ERR_UNSUPPORTED,
+                   "value %s (from %s): its shape depends on computed data, which kiln cannot compile yet",
+                   open->name, open->producer ? ir_ops[open->producer->op].name : "an input");
+  return KN_OK;
+}
+
+static KnStatus build_entry(KnRunner *r, KnTensor *const *inputs, CacheEntry **out, KnError *err) {
+  const KnGraph *g = r->model->graph;
+  CacheEntry *e = calloc(1, sizeof *e);
+  if (!e || !(e->arena = ir_arena_new())) {
+    free(e);
+    return kn_fail(err, KN_ERR_NOMEM, "out of memory");
+  }
+  e->key = ir_arena_calloc(e->arena, (size_t)g->n_inputs + 1, sizeof *e->key);
+  e->bound = ir_arena_calloc(e->arena, (size_t)g->n_inputs + 1, sizeof *e->bound);
+  KnModel *m = ir_model_clone(r->model, err);
+  KnStatus st = e->key && e->bound && m ? KN_OK : kn_fail(err, KN_ERR_NOMEM, "out of memory");
+  if (st == KN_OK) st = specialize(m, inputs, e->bound, err);
+  for (int i = 0; st == KN_OK && i < g->n_inputs; i++)
+    if (!(e->key[i] = copy_tensor(e->arena, inputs[i], e->bound[i], err))) st = err->status;
+  e->pipeline = (KnPipeline){.level = r->opt.opt_level, .only = r->opt.passes, .disabled = r->opt.disabled};
+  if (st == KN_OK) st = pass_run_pipeline(m, &e->pipeline, err);
+  CgOptions co = {.opt_level = r->opt.opt_level, .cpu = r->opt.cpu, .features = r->opt.features};
+  if (st == KN_OK) st = cg_compile(m, &co, &e->prog, err);
+  if (st != KN_OK) {
+    ir_model_free(m);
+    ir_arena_free(e->arena);
+    free(e);
+    return st;
+  }
+  *out = e;
+  return KN_OK;
+}
+
+/* Finds or compiles the program for these inputs. */
+static KnStatus lookup(KnRunner *r, KnTensor *const *inputs, CacheEntry **out, KnError *err) {
+  int n = r->model->graph->n_inputs;
+  pthread_mutex_lock(&r->lock);
+  KnStatus st = KN_OK;
+  CacheEntry *e = r->cache;
+  while (e && !entry_matches(e, n, inputs)) e = e->next;
+  if (!e && (st = build_entry(r, inputs, &e, err)) == KN_OK) {
+    e->next = r->cache;
+    r->cache = e;
+  }
+  if (e) r->last = e;
+  pthread_mutex_unlock(&r->lock);
+  *out = e;
+  return st;
+}
+
+/* ---- the API ------------------------------------------------------------------------------ */
+KnStatus kn_runner_new(KnModel *m, const KnRunOptions *o, KnRunner **out, KnError *err) {
+  *out = NULL;
+  KnRunner *r = calloc(1, sizeof *r);
+  if (!r) return kn_fail(err, KN_ERR_NOMEM, "out of memory");
+  r->model = m;
+  r->opt = *o;
+  pthread_mutex_init(&r->lock, NULL);
+  KnStatus st = pass_check_names(o->passes, err);
+  if (st == KN_OK) st = pass_check_names(o->disabled, err);
+  if (st != KN_OK) {
+    r->model = NULL;
+    kn_runner_free(r);
+    return st;
+  }
+  *out = r;
+  return KN_OK;
+}
+
+void kn_runner_free(KnRunner *r) {
+  if (!r) return;
+  for (CacheEntry *e = r->cache, *next; e; e = next) {
+    next = e->next;
+    cg_program_free(e->prog);
+    ir_arena_free(e->arena);
+    free(e);
+  }
+  pthread_mutex_destroy(&r->lock);
+  ir_model_free(r->model);
+  free(r);
+}
+
+static KnStatus alloc_outputs(const KnGraph *g, KnArena *a, KnTensor **outputs, void **bufs, KnError *err) {
+  for (int i = 0; i < g->n_outputs; i++) {
+    const KnValue *v = g->outputs[i];
+    int64_t dims[v->type.shape.rank + 1];
+    for (int d = 0; d < v->type.shape.rank; d++) dims[d] = v->type.shape.dims[d].value;
+    outputs[i] = ir_tensor_new(a, v->type.dtype, v->type.shape.rank, dims, err);
+    if (!outputs[i]) return err->status;
+    outputs[i]->name = v->name;
+    bufs[i] = outputs[i]->data;
+  }
+  return KN_OK;
+}
+
+KnStatus kn_runner_run(KnRunner *r, KnRtCtx *ctx, KnTensor *const *inputs, KnArena *out_arena,
+                       KnTensor **outputs, KnError *err) {
+  const KnGraph *g = r->model->graph;
+  KnTensor *in[g->n_inputs + 1];
+  for (int i = 0; i < g->n_inputs; i++) {
+    in[i] = inputs[i] ? inputs[i] : g->inputs[i]->init;
+    if (!in[i]) return kn_fail(err, KN_ERR_INVALID, "input %s: no tensor given", g->inputs[i]->name);
+    KnStatus st = check_input(g->inputs[i], in[i], err);
+    if (st != KN_OK) return st;
+  }
+  CacheEntry *e;
+  KnStatus st = lookup(r, in, &e, err);
+  if (st != KN_OK) return st;
+  const KnGraph *cg = cg_program_graph(e->prog);
+  void *in_bufs[g->n_inputs + 1], *out_bufs[cg->n_outputs + 1];
+  for (int i = 0; i < g->n_inputs; i++) in_bufs[i] = in[i]->data;
+  if ((st = alloc_outputs(cg, out_arena, outputs, out_bufs, err)) != KN_OK) return st;
+  return cg_program_run(e->prog, ctx, in_bufs, out_bufs, err);
+}
+
+const KnProgram *kn_runner_last_program(const KnRunner *r) { return r->last ? r->last->prog : NULL; }
+const KnPipeline *kn_runner_last_pipeline(const KnRunner *r) { return r->last ? &r->last->pipeline : NULL; }
+const KnModel *kn_runner_model(const KnRunner *r) { return r->model; }

@@ -1,0 +1,38 @@
+/* runner.h - running a model on tensors: specializes a copy of the model for the inputs' shapes
+ * (and, where shapes depend on them, the values of small integer inputs), optimizes and compiles
+ * it, caches the program by that key, and runs it. What `kiln run`, `kiln check` and the C API
+ * use. */
+#ifndef KILN_RUNNER_H
+#define KILN_RUNNER_H
+
+#include "codegen/codegen.h"
+#include "passes/passes.h"
+
+typedef struct KnRunner KnRunner;
+
+typedef struct KnRunOptions {
+  int opt_level;              /* -O0..-O3: passes and LLVM pipeline */
+  const char *passes;         /* --passes=a,b: overrides the level's pass list (NULL: level's) */
+  const char *disabled;       /* --disable-pass=a,b */
+  const KnShapeBinding *shapes; /* --shape: compile for these shapes up front */
+  int n_shapes;
+  const char *cpu, *features; /* NULL: the host's */
+} KnRunOptions;
+
+/* Takes ownership of m (freed by kn_runner_free). With o->shapes, compiles for them now so the
+ * first run does not pay for it. */
+KnStatus kn_runner_new(KnModel *m, const KnRunOptions *o, KnRunner **out, KnError *err);
+void kn_runner_free(KnRunner *r);
+
+/* Runs once. inputs[i] is the tensor for graph input i (NULL: its initializer default); outputs
+ * are allocated in out_arena with the compiled shapes. Checks every input's dtype and shape
+ * against the model first. Safe from several threads with distinct contexts. */
+KnStatus kn_runner_run(KnRunner *r, KnRtCtx *ctx, KnTensor *const *inputs, KnArena *out_arena,
+                       KnTensor **outputs, KnError *err);
+
+/* The program the last compile made (NULL before any), for reports. */
+const KnProgram *kn_runner_last_program(const KnRunner *r);
+const KnPipeline *kn_runner_last_pipeline(const KnRunner *r);
+const KnModel *kn_runner_model(const KnRunner *r);
+
+#endif

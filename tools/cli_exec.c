@@ -1,0 +1,123 @@
+/* cli_exec.c - what `kiln run` and `kiln check` share: compile options from the command line,
+ * reading a model's inputs from tensor files, and comparing outputs as ONNX's backend runner. */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "frontend/tensor_file.h"
+#include "tools/cli_exec.h"
+
+int cli_take_exec_option(int argc, char **argv, int *i, KnArena *a, CliExecOptions *o,
+                         const char **bad) {
+  const char *arg = argv[*i], *v = NULL;
+  int took;
+  *bad = NULL;
+  if (strlen(arg) == 3 && arg[0] == '-' && arg[1] == 'O' && arg[2] >= '0' && arg[2] <= '3') {
+    o->run.opt_level = arg[2] - '0';
+    return 1;
+  }
+  if ((took = cli_take_value(argc, argv, i, "--threads", &v)) != 0) {
+    char *end;
+    long n = took > 0 ? strtol(v, &end, 10) : 0;
+    if (took < 0 || *end || n < 1 || n > 1024) return *bad = "--threads needs a count from 1 to 1024", -1;
+    o->threads = (int)n;
+    return 1;
+  }
+  if ((took = cli_take_value(argc, argv, i, "--shape", &v)) != 0) {
+    if (took < 0 || o->n_shapes >= CLI_MAX_SHAPES || !cli_parse_binding(a, v, &o->shapes[o->n_shapes]))
+      return *bad = "--shape needs NAME=D0,D1,... with dims >= 0", -1;
+    o->n_shapes++;
+    o->run.shapes = o->shapes;
+    o->run.n_shapes = o->n_shapes;
+    return 1;
+  }
+  if ((took = cli_take_value(argc, argv, i, "--passes", &v)) != 0) {
+    if (took < 0) return *bad = "--passes needs a comma-separated list", -1;
+    o->run.passes = v;
+    return 1;
+  }
+  if ((took = cli_take_value(argc, argv, i, "--disable-pass", &v)) != 0) {
+    if (took < 0) return *bad = "--disable-pass needs a pass name", -1;
+    o->run.disabled = v;
+    return 1;
+  }
+  return 0;
+}
+
+/* ---- inputs ------------------------------------------------------------------------------- */
+/* Graph inputs that are not initializers, in order: the ones a test folder's input_K.pb feed. */
+int cli_feed_inputs(const KnGraph *g, int *index) {
+  int n = 0;
+  for (int i = 0; i < g->n_inputs; i++)
+    if (!g->inputs[i]->init) index[n++] = i;
+  return n;
+}
+
+static bool file_exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+KnStatus cli_read_input_dir(const KnGraph *g, const char *dir, KnArena *a, KnTensor **inputs,
+                            KnError *err) {
+  int feed[g->n_inputs + 1];
+  int n = cli_feed_inputs(g, feed);
+  for (int k = 0; k < n; k++) {
+    const KnValue *v = g->inputs[feed[k]];
+    if (v->type.kind != KN_TYPE_TENSOR)
+      return kn_fail(err, KN_ERR_UNSUPPORTED, "input %s: sequence and optional inputs cannot be run yet", v->name);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/input_%d.pb", dir, k);
+    if (!file_exists(path)) snprintf(path, sizeof path, "%s/input_%d.npy", dir, k);
+    if (!file_exists(path)) snprintf(path, sizeof path, "%s/%s.npy", dir, v->name);
+    if (!file_exists(path))
+      return kn_fail(err, KN_ERR_IO, "%s: no input_%d.pb, input_%d.npy or %s.npy for input %s", dir, k, k,
+                     v->name, v->name);
+    KnStatus st = fe_read_tensor_file(a, path, NULL, &inputs[feed[k]], err);
+    if (st != KN_OK) return st;
+  }
+  return KN_OK;
+}
+
+/* ---- comparing ---------------------------------------------------------------------------- */
+void cli_compare(const KnTensor *got, const KnTensor *want, double rtol, double atol, CliCompare *c) {
+  memset(c, 0, sizeof *c);
+  c->ok = got->dtype == want->dtype && got->rank == want->rank;
+  for (int d = 0; c->ok && d < got->rank; d++) c->ok = got->dims[d] == want->dims[d];
+  if (!c->ok) {
+    c->shape_mismatch = true;
+    return;
+  }
+  if (got->dtype == KN_STRING) {
+    const KnBytes *g = got->data, *w = want->data;
+    for (int64_t i = 0; i < got->numel; i++)
+      if (g[i].len != w[i].len || memcmp(g[i].data, w[i].data, g[i].len) != 0) c->bad++;
+    c->ok = c->bad == 0;
+    return;
+  }
+  for (int64_t i = 0; i < got->numel; i++) {
+    double g = ir_tensor_get_double(got, i), w = ir_tensor_get_double(want, i);
+    if (isnan(g) && isnan(w)) continue;
+    if (g == w) continue; /* equal infinities */
+    double abs_err = fabs(g - w), rel_err = w != 0 ? abs_err / fabs(w) : (abs_err ? INFINITY : 0);
+    if (isnan(abs_err)) abs_err = INFINITY, rel_err = INFINITY;
+    if (abs_err > c->max_abs) c->max_abs = abs_err;
+    if (rel_err > c->max_rel) c->max_rel = rel_err;
+    if (!(abs_err <= atol + rtol * fabs(w))) {
+      if (c->bad == 0) c->first_bad = i;
+      c->bad++;
+    }
+  }
+  c->ok = c->bad == 0;
+}
+
+void cli_format_shape(const KnTensor *t, char *buf, size_t size) {
+  size_t used = (size_t)snprintf(buf, size, "%s[", ir_dtype_name(t->dtype));
+  for (int d = 0; d < t->rank && used < size; d++)
+    used += (size_t)snprintf(buf + used, size - used, "%s%lld", d ? "," : "", (long long)t->dims[d]);
+  if (used < size) snprintf(buf + used, size - used, "]");
+}

@@ -1,0 +1,47 @@
+/* cli_exec.h - private to tools/: options and helpers shared by the commands that compile and run
+ * models (`kiln run`, `kiln check`). */
+#ifndef KILN_TOOLS_CLI_EXEC_H
+#define KILN_TOOLS_CLI_EXEC_H
+
+#include "codegen/runner.h"
+#include "tools/cli.h"
+
+#define CLI_MAX_SHAPES 64
+
+typedef struct CliExecOptions {
+  KnRunOptions run;
+  int threads;                           /* --threads (default 1) */
+  KnShapeBinding shapes[CLI_MAX_SHAPES]; /* --shape, pointed to by run.shapes */
+  int n_shapes;
+} CliExecOptions;
+
+#define CLI_EXEC_USAGE                                                                           \
+  "  -O0 .. -O3              optimization level (default -O3)\n"                                 \
+  "  --threads N             threads for parallel loops (default 1)\n"                           \
+  "  --shape NAME=D0,D1,...  compile for this input shape up front\n"                            \
+  "  --passes=A,B            run only these graph passes\n"                                      \
+  "  --disable-pass=A,B      skip these graph passes\n"
+
+/* Matches one option of CLI_EXEC_USAGE at argv[*i]: 1 taken, 0 not one of them, -1 bad value
+ * (*bad says why). */
+int cli_take_exec_option(int argc, char **argv, int *i, KnArena *a, CliExecOptions *o,
+                         const char **bad);
+
+/* Writes into index the positions of the graph inputs without an initializer; returns how many. */
+int cli_feed_inputs(const KnGraph *g, int *index);
+/* Reads input_K.pb (or input_K.npy, or NAME.npy) from dir for each fed input K into inputs[]
+ * (indexed like g->inputs; entries for inputs with initializers are left alone). */
+KnStatus cli_read_input_dir(const KnGraph *g, const char *dir, KnArena *a, KnTensor **inputs,
+                            KnError *err);
+
+/* numpy.testing.assert_allclose: |got - want| <= atol + rtol * |want|, NaN equal to NaN, same
+ * dtype and shape. */
+typedef struct CliCompare {
+  bool ok, shape_mismatch;
+  double max_abs, max_rel;
+  int64_t bad, first_bad;
+} CliCompare;
+void cli_compare(const KnTensor *got, const KnTensor *want, double rtol, double atol, CliCompare *c);
+void cli_format_shape(const KnTensor *t, char *buf, size_t size); /* "f32[1,3]" */
+
+#endif

@@ -1,0 +1,155 @@
+/* cmd_check.c - `kiln check`: run an ONNX test case folder (model.onnx + test_data_set_*) and
+ * compare every output with the expected one, as ONNX's backend test runner does. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frontend/tensor_file.h"
+#include "tools/cli_exec.h"
+
+static const char check_usage[] =
+    "usage: kiln check CASE_DIR [--rtol R] [--atol A] [-O0..-O3] [--threads N]\n"
+    "Runs CASE_DIR/model.onnx on every CASE_DIR/test_data_set_*/input_K.pb and compares each\n"
+    "output with output_K.pb: |got - want| <= atol + rtol * |want| (NaN equals NaN).\n"
+    "Exits 0 only if every output of every set matches.\n"
+    "  --rtol R                relative tolerance (default 1e-3)\n"
+    "  --atol A                absolute tolerance (default 1e-7)\n" CLI_EXEC_USAGE;
+
+typedef struct CheckArgs {
+  const char *dir;
+  double rtol, atol;
+  CliExecOptions exec;
+} CheckArgs;
+
+static int parse_tolerance(const char *v, double *out) {
+  char *end;
+  double d = v ? strtod(v, &end) : -1;
+  if (!v || *end || !(d >= 0)) return -1;
+  *out = d;
+  return 0;
+}
+
+static int parse_args(int argc, char **argv, KnArena *a, CheckArgs *c, bool *done) {
+  c->rtol = 1e-3;
+  c->atol = 1e-7;
+  c->exec.run.opt_level = 3;
+  c->exec.threads = 1;
+  for (int i = 1; i < argc; i++) {
+    const char *arg = argv[i], *v = NULL, *bad = NULL;
+    int took;
+    if (cli_is_help(arg)) {
+      fputs(check_usage, stdout);
+      *done = true;
+      return CLI_OK;
+    }
+    if ((took = cli_take_exec_option(argc, argv, &i, a, &c->exec, &bad)) != 0) {
+      if (took < 0) return cli_usage_error("check", check_usage, "%s", bad);
+    } else if ((took = cli_take_value(argc, argv, &i, "--rtol", &v)) != 0) {
+      if (took < 0 || parse_tolerance(v, &c->rtol)) return cli_usage_error("check", check_usage, "--rtol needs a number >= 0");
+    } else if ((took = cli_take_value(argc, argv, &i, "--atol", &v)) != 0) {
+      if (took < 0 || parse_tolerance(v, &c->atol)) return cli_usage_error("check", check_usage, "--atol needs a number >= 0");
+    } else if (arg[0] == '-' && arg[1]) {
+      return cli_usage_error("check", check_usage, "unknown option '%s'", arg);
+    } else if (c->dir) {
+      return cli_usage_error("check", check_usage, "more than one case folder given ('%s')", arg);
+    } else {
+      c->dir = arg;
+    }
+  }
+  if (!c->dir) return cli_usage_error("check", check_usage, "no case folder given");
+  return CLI_OK;
+}
+
+static int compare_names(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The test_data_set_* folders of dir, sorted; NULL-terminated, in arena a. */
+static char **list_sets(KnArena *a, const char *dir, int *n) {
+  DIR *d = opendir(dir);
+  *n = 0;
+  if (!d) return NULL;
+  char **names = ir_arena_calloc(a, 1025, sizeof *names);
+  struct dirent *e;
+  while (names && (e = readdir(d)) && *n < 1024)
+    if (strncmp(e->d_name, "test_data_set_", 14) == 0) names[(*n)++] = ir_arena_printf(a, "%s/%s", dir, e->d_name);
+  closedir(d);
+  if (names) qsort(names, (size_t)*n, sizeof *names, compare_names);
+  return names;
+}
+
+/* Compares each output with set/output_K.pb; prints a line per output. Returns mismatches. */
+static int compare_set(const CheckArgs *c, const char *set, const KnGraph *g, KnTensor **out,
+                       KnArena *a, KnError *err) {
+  int bad = 0;
+  for (int k = 0; k < g->n_outputs; k++) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/output_%d.pb", set, k);
+    KnTensor *want;
+    if (fe_read_tensor_file(a, path, NULL, &want, err) != KN_OK) return -1;
+    CliCompare cmp;
+    cli_compare(out[k], want, c->rtol, c->atol, &cmp);
+    char got_shape[256], want_shape[256];
+    cli_format_shape(out[k], got_shape, sizeof got_shape);
+    cli_format_shape(want, want_shape, sizeof want_shape);
+    if (cmp.shape_mismatch)
+      printf("  output %d (%s): FAIL: got %s, expected %s\n", k, g->outputs[k]->name, got_shape, want_shape);
+    else
+      printf("  output %d (%s) %s: max abs err %.3g, max rel err %.3g: %s", k, g->outputs[k]->name, got_shape,
+             cmp.max_abs, cmp.max_rel, cmp.ok ? "ok\n" : "FAIL");
+    if (!cmp.ok && !cmp.shape_mismatch)
+      printf(" (%lld elements off; first at %lld: got %.9g, expected %.9g)\n", (long long)cmp.bad,
+             (long long)cmp.first_bad, ir_tensor_get_double(out[k], cmp.first_bad),
+             ir_tensor_get_double(want, cmp.first_bad));
+    bad += !cmp.ok;
+  }
+  return bad;
+}
+
+static int check_case(CheckArgs *c, KnArena *a) {
+  KnError err = {0};
+  char path[4096];
+  snprintf(path, sizeof path, "%s/model.onnx", c->dir);
+  KnModel *m;
+  if (fe_load_model(path, NULL, &m, &err) != KN_OK) return cli_fail_error(&err);
+  KnRunner *r;
+  if (kn_runner_new(m, &c->exec.run, &r, &err) != KN_OK) {
+    ir_model_free(m);
+    return cli_fail_error(&err);
+  }
+  const KnGraph *g = kn_runner_model(r)->graph;
+  int n_sets, failures = 0;
+  char **sets = list_sets(a, c->dir, &n_sets);
+  if (n_sets == 0) kn_fail(&err, KN_ERR_IO, "%s: no test_data_set_* folders", c->dir);
+  for (int s = 0; s < n_sets && err.status == KN_OK; s++) {
+    KnTensor **in = ir_arena_calloc(a, (size_t)g->n_inputs + 1, sizeof *in);
+    KnTensor **out = ir_arena_calloc(a, (size_t)g->n_outputs + 1, sizeof *out);
+    KnRtCtx ctx = {.threads = c->exec.threads};
+    if (!in || !out) kn_fail(&err, KN_ERR_NOMEM, "out of memory");
+    else if (cli_read_input_dir(g, sets[s], a, in, &err) == KN_OK &&
+             kn_runner_run(r, &ctx, in, a, out, &err) == KN_OK) {
+      printf("%s:\n", sets[s]);
+      int bad = compare_set(c, sets[s], g, out, a, &err);
+      failures += bad > 0;
+    }
+  }
+  kn_runner_free(r);
+  if (err.status != KN_OK) {
+    kn_error_prefix(&err, "%s: ", c->dir);
+    return cli_fail_error(&err);
+  }
+  printf("%s: %s (%d of %d data sets match)\n", c->dir, failures ? "FAIL" : "PASS", n_sets - failures, n_sets);
+  return failures ? CLI_FAIL : CLI_OK;
+}
+
+int cmd_check(int argc, char **argv) {
+  KnArena *a = ir_arena_new();
+  if (!a) return cli_fail("out of memory");
+  CheckArgs c = {0};
+  bool done = false;
+  int rc = parse_args(argc, argv, a, &c, &done);
+  if (rc == CLI_OK && !done) rc = check_case(&c, a);
+  ir_arena_free(a);
+  return rc;
+}
