@@ -175,6 +175,8 @@ void cg_strides(const KnShape *s, int64_t *out);
 /* Strides of an input of shape in broadcast to out (0 on broadcast dims), aligned right. */
 void cg_broadcast_strides(const KnShape *in, const KnShape *out, int64_t *strides);
 
+/* "node NAME (Op)", or "node Op producing OUT" for unnamed nodes: for messages. */
+const char *cg_node_label(const KnNode *n, char *buf, size_t size);
 /* KN_ERR_UNSUPPORTED naming op, domain, opset and dtype, e.g. for a dtype a lowering lacks. */
 KnStatus cg_unsupported(CgKernel *k, const char *what);
 

@@ -224,9 +224,8 @@ void cg_fail_if(CgKernel *k, LLVMValueRef cond, KnStatus status, const char *msg
   LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(m->ctx, k->fn, "ok");
   LLVMBuildCondBr(k->b, cond, bad, ok);
   LLVMPositionBuilderAtEnd(k->b, bad);
-  char full[600];
-  snprintf(full, sizeof full, "node %s (%s): %s", k->node->name && *k->node->name ? k->node->name : "?",
-           ir_ops[k->node->op].name, msg);
+  char full[600], label[256];
+  snprintf(full, sizeof full, "%s: %s", cg_node_label(k->node, label, sizeof label), msg);
   LLVMTypeRef args[4] = {m->t_ptr, m->t_i32, m->t_ptr, m->t_i64};
   LLVMTypeRef fty = LLVMFunctionType(m->t_i32, args, 4, 0);
   LLVMValueRef fn = cg_extern_fn(m, "kn_rt_fail", fty);
@@ -240,13 +239,21 @@ void cg_fail_if(CgKernel *k, LLVMValueRef cond, KnStatus status, const char *msg
 }
 
 /* ---- kernels ------------------------------------------------------------------------------ */
+const char *cg_node_label(const KnNode *n, char *buf, size_t size) {
+  if (n->name && *n->name) snprintf(buf, size, "node %s (%s)", n->name, ir_ops[n->op].name);
+  else if (n->n_outputs && n->outputs[0]) snprintf(buf, size, "node %s producing %s", ir_ops[n->op].name, n->outputs[0]->name);
+  else snprintf(buf, size, "node %s", ir_ops[n->op].name);
+  return buf;
+}
+
 static int kernel_arg_count(const KnNode *n) { return 1 + n->n_inputs + n->n_outputs; }
 
 KnStatus cg_emit_kernel(CgModule *m, const KnNode *node, LLVMValueRef *out_fn, KnError *err) {
   CgLowerFn lower = cg_lowering(node->op);
+  char label[256];
   if (!lower)
-    return kn_fail(err, KN_ERR_UNSUPPORTED, "node %s: op %s%s%s (opset %d) is not supported by kiln's code generator",
-                   node->name && *node->name ? node->name : "?", ir_domain_name(node->domain),
+    return kn_fail(err, KN_ERR_UNSUPPORTED, "%s: op %s%s%s (opset %d) is not supported by kiln's code generator",
+                   cg_node_label(node, label, sizeof label), ir_domain_name(node->domain),
                    node->domain == KN_DOMAIN_ONNX ? "" : ".", ir_ops[node->op].name, node->opset);
   int nargs = kernel_arg_count(node);
   LLVMTypeRef args[nargs];
@@ -375,8 +382,9 @@ KnStatus cg_unsupported(CgKernel *k, const char *what) {
     if (n->inputs[i] && n->inputs[i]->type.kind == KN_TYPE_TENSOR)
       used += (size_t)snprintf(types + used, sizeof types - used, "%s%s", used ? "," : "",
                                ir_dtype_name(n->inputs[i]->type.dtype));
+  char label[256];
   return kn_fail(k->err, KN_ERR_UNSUPPORTED,
-                 "node %s: op %s (domain '%s', opset %d) with inputs (%s) is not supported: %s",
-                 n->name && *n->name ? n->name : "?", ir_ops[n->op].name, ir_domain_name(n->domain),
+                 "%s: op %s (domain '%s', opset %d) with inputs (%s) is not supported: %s",
+                 cg_node_label(n, label, sizeof label), ir_ops[n->op].name, ir_domain_name(n->domain),
                  n->opset, types, what);
 }

@@ -5,8 +5,8 @@
 
 #include "codegen/runner.h"
 
-/* Integer inputs up to this many elements may have their values baked into a specialization
- * when the model's shapes depend on them (a Reshape target given as an input, say). */
+/* Inputs up to this many elements may have their values baked into a specialization when the
+ * model's shapes depend on them (a Reshape target or Resize scales given as an input, say). */
 #define BIND_MAX_ELEMS 1024
 
 typedef struct CacheEntry {
@@ -72,7 +72,7 @@ static const KnValue *first_open_value(const KnGraph *g) {
 }
 
 static bool bindable(const KnTensor *t) {
-  return (t->dtype == KN_I64 || t->dtype == KN_I32) && t->numel <= BIND_MAX_ELEMS;
+  return t->dtype != KN_STRING && t->numel <= BIND_MAX_ELEMS;
 }
 
 static KnTensor *copy_tensor(KnArena *a, const KnTensor *t, bool with_data, KnError *err) {
@@ -81,26 +81,51 @@ static KnTensor *copy_tensor(KnArena *a, const KnTensor *t, bool with_data, KnEr
   return c;
 }
 
+/* Replaces input i's uses by a constant holding t's values (the input stays, unused). */
+static KnStatus bind_input_values(KnGraph *g, int i, const KnTensor *t, KnError *err) {
+  KnTensor *c = copy_tensor(g->arena, t, true, err);
+  const char *name = c ? ir_arena_printf(g->arena, "%s_bound", g->inputs[i]->name) : NULL;
+  KnValue *v = name ? ir_add_init(g, name, c) : NULL;
+  if (!v) return kn_fail(err, KN_ERR_NOMEM, "out of memory");
+  ir_replace_uses(g, g->inputs[i], v);
+  return KN_OK;
+}
+
+/* Folds constant subgraphs (shape computations, Range/ConstantOfShape on constants) until every
+ * shape is concrete or nothing more folds. */
+static KnStatus fold_until_concrete(KnModel *m, KnError *err) {
+  for (int round = 0; round < 16 && first_open_value(m->graph); round++) {
+    KnPipeline p = {.only = "fold_shapes,fold_constants,dce"};
+    KnStatus st = pass_run_pipeline(m, &p, err);
+    if (st != KN_OK) return st;
+    if ((st = ir_infer_graph(m->graph, err)) != KN_OK) return st;
+    bool changed = false;
+    for (int i = 0; i < p.n_records; i++) changed |= p.records[i].changed;
+    if (!changed) break;
+  }
+  return KN_OK;
+}
+
 /* Specializes clone m for inputs: shapes first; if some shape still depends on data, the values
- * of small integer inputs are bound as constants too (bound[i] says which). */
+ * of small inputs are bound as constants too (bound[i] says which) and constant subgraphs are
+ * folded through codegen until every shape is known. */
 static KnStatus specialize(KnModel *m, KnTensor *const *inputs, bool *bound, KnError *err) {
   KnGraph *g = m->graph;
   KnShapeBinding bind[g->n_inputs + 1];
   for (int i = 0; i < g->n_inputs; i++)
     bind[i] = (KnShapeBinding){g->inputs[i]->name, inputs[i]->rank, inputs[i]->dims};
   KnStatus st = ir_specialize(g, bind, g->n_inputs, err);
-  if (st != KN_OK) return st;
-  if (!first_open_value(g)) return KN_OK;
+  if (st != KN_OK || !first_open_value(g)) return st;
+  if ((st = fold_until_concrete(m, err)) != KN_OK || !first_open_value(g)) return st;
   bool any = false;
-  for (int i = 0; i < g->n_inputs; i++) {
+  for (int i = 0; i < g->n_inputs && st == KN_OK; i++) {
     if (!bindable(inputs[i])) continue;
-    KnTensor *t = copy_tensor(m->arena, inputs[i], true, err);
-    if (!t) return err->status;
-    t->name = g->inputs[i]->name;
-    g->inputs[i]->init = t;
+    st = bind_input_values(g, i, inputs[i], err);
     bound[i] = any = true;
   }
-  if (any && (st = ir_infer_graph(g, err)) != KN_OK) return st;
+  if (any && st == KN_OK) st = ir_infer_graph(g, err);
+  if (any && st == KN_OK) st = fold_until_concrete(m, err);
+  if (st != KN_OK) return st;
   const KnValue *open = first_open_value(g);
   if (open)
     return kn_fail(err, KN_ERR_UNSUPPORTED,
@@ -154,6 +179,35 @@ static KnStatus lookup(KnRunner *r, KnTensor *const *inputs, CacheEntry **out, K
   return st;
 }
 
+/* ---- constant folding's evaluator ---------------------------------------------------------- */
+static KnStatus alloc_outputs(const KnGraph *g, KnArena *a, KnTensor **outputs, void **bufs, KnError *err);
+
+/* pass_eval_hook: compiles sub at -O0 (folding runs once; LLVM's optimizer would cost more than
+ * it saves) and runs it. */
+static KnStatus eval_model(KnModel *sub, KnArena *a, KnTensor **outs, KnError *err) {
+  CgOptions co = {.opt_level = 0};
+  KnProgram *p;
+  KnStatus st = cg_compile(sub, &co, &p, err);
+  if (st != KN_OK) {
+    ir_model_free(sub);
+    return st;
+  }
+  const KnGraph *g = cg_program_graph(p);
+  void *bufs[g->n_outputs + 1];
+  KnRtCtx ctx = {.threads = 1};
+  st = alloc_outputs(g, a, outs, bufs, err);
+  if (st == KN_OK) st = cg_program_run(p, &ctx, NULL, bufs, err);
+  cg_program_free(p);
+  return st;
+}
+
+static bool can_eval(const KnNode *n) { return cg_lowering(n->op) != NULL; }
+
+void kn_runner_install_hooks(void) {
+  pass_eval_hook = eval_model;
+  pass_can_eval_hook = can_eval;
+}
+
 /* ---- the API ------------------------------------------------------------------------------ */
 KnStatus kn_runner_new(KnModel *m, const KnRunOptions *o, KnRunner **out, KnError *err) {
   *out = NULL;
@@ -161,6 +215,7 @@ KnStatus kn_runner_new(KnModel *m, const KnRunOptions *o, KnRunner **out, KnErro
   if (!r) return kn_fail(err, KN_ERR_NOMEM, "out of memory");
   r->model = m;
   r->opt = *o;
+  kn_runner_install_hooks();
   pthread_mutex_init(&r->lock, NULL);
   KnStatus st = pass_check_names(o->passes, err);
   if (st == KN_OK) st = pass_check_names(o->disabled, err);

@@ -19,6 +19,9 @@ typedef struct KnRunOptions {
   const char *cpu, *features; /* NULL: the host's */
 } KnRunOptions;
 
+/* Installs codegen as the constant folder's evaluator (pass_eval_hook); kn_runner_new does it. */
+void kn_runner_install_hooks(void);
+
 /* Takes ownership of m (freed by kn_runner_free). With o->shapes, compiles for them now so the
  * first run does not pay for it. */
 KnStatus kn_runner_new(KnModel *m, const KnRunOptions *o, KnRunner **out, KnError *err);

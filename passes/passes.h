@@ -58,6 +58,13 @@ KnStatus pass_run_pipeline(KnModel *m, KnPipeline *p, KnError *err);
  * passes/ may not depend on frontend/. NULL: no dumps. */
 extern KnStatus (*pass_dump_hook)(FILE *f, const KnGraph *g, KnError *err);
 
+/* Evaluates a model that has no inputs and returns its outputs as tensors in arena a; consumes
+ * sub (frees it). Set by the code generator (codegen/cg_runner.c) so that fold_constants runs
+ * the same kernels as compiled models; NULL: fold_constants does nothing. */
+extern KnStatus (*pass_eval_hook)(KnModel *sub, KnArena *a, KnTensor **outs, KnError *err);
+/* Whether the evaluator can run node n (its op has a lowering); NULL: assume it can. */
+extern bool (*pass_can_eval_hook)(const KnNode *n);
+
 /* Shared by passes (passes/pass_util.c): marks every value that a node or graph output of g or
  * of any subgraph uses by setting value->scratch = 1 (all values of g first reset to 0). */
 void pass_mark_uses(KnGraph *g);
