@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codegen/runner.h"
+#include "codegen/cg_stage.h"
 
 /* Inputs up to this many elements may have their values baked into a specialization when the
  * model's shapes depend on them (a Reshape target or Resize scales given as an input, say). */
@@ -13,7 +13,8 @@ typedef struct CacheEntry {
   KnTensor **key;     /* per input: its shape (and data when bound); arena-owned by the entry */
   bool *bound;        /* per input: whether its values were baked in */
   KnArena *arena;
-  KnProgram *prog;
+  KnProgram *prog;    /* the compiled model, or NULL when it runs in stages */
+  CgStaged *staged;   /* stages, when a shape depends on data computed inside the model */
   KnPipeline pipeline;
   struct CacheEntry *next;
 } CacheEntry;
@@ -62,6 +63,19 @@ static bool entry_matches(const CacheEntry *e, int n, KnTensor *const *inputs) {
 }
 
 /* ---- specializing ------------------------------------------------------------------------- */
+/* The index of the first node that must start a new stage, or -1: one with an output whose shape
+ * is not concrete, or one that only a runtime kernel computes. */
+static int first_open_node(const KnGraph *g) {
+  for (int i = 0; i < g->n_nodes; i++) {
+    if (!cg_lowering(g->nodes[i]->op) && cg_dynamic_op(g->nodes[i]->op)) return i;
+    for (int j = 0; j < g->nodes[i]->n_outputs; j++) {
+      const KnValue *v = g->nodes[i]->outputs[j];
+      if (v && v->type.kind == KN_TYPE_TENSOR && !ir_shape_is_const(&v->type.shape)) return i;
+    }
+  }
+  return -1;
+}
+
 /* The first value whose type is not fully concrete, or NULL. */
 static const KnValue *first_open_value(const KnGraph *g) {
   for (int i = 0; i < g->n_values; i++) {
@@ -108,15 +122,21 @@ static KnStatus fold_until_concrete(KnModel *m, KnError *err) {
 
 /* Specializes clone m for inputs: shapes first; if some shape still depends on data, the values
  * of small inputs are bound as constants too (bound[i] says which) and constant subgraphs are
- * folded through codegen until every shape is known. */
-static KnStatus specialize(KnModel *m, KnTensor *const *inputs, bool *bound, KnError *err) {
+ * folded through codegen. *split is the first node whose output shape is still unknown (the
+ * model then runs in stages), or -1. */
+static KnStatus specialize(KnModel *m, KnTensor *const *inputs, bool *bound, int *split, KnError *err) {
   KnGraph *g = m->graph;
   KnShapeBinding bind[g->n_inputs + 1];
+  *split = -1;
   for (int i = 0; i < g->n_inputs; i++)
     bind[i] = (KnShapeBinding){g->inputs[i]->name, inputs[i]->rank, inputs[i]->dims};
   KnStatus st = ir_specialize(g, bind, g->n_inputs, err);
-  if (st != KN_OK || !first_open_value(g)) return st;
-  if ((st = fold_until_concrete(m, err)) != KN_OK || !first_open_value(g)) return st;
+  if (st == KN_OK && first_open_value(g)) st = fold_until_concrete(m, err);
+  if (st != KN_OK || !first_open_value(g)) {
+    ir_graph_renumber(g);
+    *split = st == KN_OK ? first_open_node(g) : -1;
+    return st;
+  }
   bool any = false;
   for (int i = 0; i < g->n_inputs && st == KN_OK; i++) {
     if (!bindable(inputs[i])) continue;
@@ -125,13 +145,11 @@ static KnStatus specialize(KnModel *m, KnTensor *const *inputs, bool *bound, KnE
   }
   if (any && st == KN_OK) st = ir_infer_graph(g, err);
   if (any && st == KN_OK) st = fold_until_concrete(m, err);
-  if (st != KN_OK) return st;
-  const KnValue *open = first_open_value(g);
-  if (open)
-    return kn_fail(err, KN_ERR_UNSUPPORTED,
-                   "value %s (from %s): its shape depends on computed data, which kiln cannot compile yet",
-                   open->name, open->producer ? ir_ops[open->producer->op].name : "an input");
-  return KN_OK;
+  if (st == KN_OK) {
+    ir_graph_renumber(g);
+    *split = first_open_node(g);
+  }
+  return st;
 }
 
 static KnStatus build_entry(KnRunner *r, KnTensor *const *inputs, CacheEntry **out, KnError *err) {
@@ -145,9 +163,17 @@ static KnStatus build_entry(KnRunner *r, KnTensor *const *inputs, CacheEntry **o
   e->bound = ir_arena_calloc(e->arena, (size_t)g->n_inputs + 1, sizeof *e->bound);
   KnModel *m = ir_model_clone(r->model, err);
   KnStatus st = e->key && e->bound && m ? KN_OK : kn_fail(err, KN_ERR_NOMEM, "out of memory");
-  if (st == KN_OK) st = specialize(m, inputs, e->bound, err);
+  int split = -1;
+  if (st == KN_OK) st = specialize(m, inputs, e->bound, &split, err);
   for (int i = 0; st == KN_OK && i < g->n_inputs; i++)
     if (!(e->key[i] = copy_tensor(e->arena, inputs[i], e->bound[i], err))) st = err->status;
+  if (st == KN_OK && split >= 0) {
+    st = cg_stage_build(m, split, &r->opt, &e->staged, err);
+    if (st == KN_OK) {
+      *out = e;
+      return KN_OK;
+    }
+  }
   e->pipeline = (KnPipeline){.level = r->opt.opt_level, .only = r->opt.passes, .disabled = r->opt.disabled};
   if (st == KN_OK) st = pass_run_pipeline(m, &e->pipeline, err);
   CgOptions co = {.opt_level = r->opt.opt_level, .cpu = r->opt.cpu, .features = r->opt.features};
@@ -233,6 +259,7 @@ void kn_runner_free(KnRunner *r) {
   for (CacheEntry *e = r->cache, *next; e; e = next) {
     next = e->next;
     cg_program_free(e->prog);
+    cg_stage_free(e->staged);
     ir_arena_free(e->arena);
     free(e);
   }
@@ -267,6 +294,7 @@ KnStatus kn_runner_run(KnRunner *r, KnRtCtx *ctx, KnTensor *const *inputs, KnAre
   CacheEntry *e;
   KnStatus st = lookup(r, in, &e, err);
   if (st != KN_OK) return st;
+  if (e->staged) return cg_stage_run(e->staged, ctx, in, out_arena, outputs, err);
   const KnGraph *cg = cg_program_graph(e->prog);
   void *in_bufs[g->n_inputs + 1], *out_bufs[cg->n_outputs + 1];
   for (int i = 0; i < g->n_inputs; i++) in_bufs[i] = in[i]->data;
@@ -275,5 +303,6 @@ KnStatus kn_runner_run(KnRunner *r, KnRtCtx *ctx, KnTensor *const *inputs, KnAre
 }
 
 const KnProgram *kn_runner_last_program(const KnRunner *r) { return r->last ? r->last->prog : NULL; }
+bool kn_runner_last_staged(const KnRunner *r) { return r->last && r->last->staged; }
 const KnPipeline *kn_runner_last_pipeline(const KnRunner *r) { return r->last ? &r->last->pipeline : NULL; }
 const KnModel *kn_runner_model(const KnRunner *r) { return r->model; }

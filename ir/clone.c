@@ -95,7 +95,8 @@ static KnGraph *clone_graph(const KnGraph *src, KnModel *dm, KnGraph *parent, Kn
   return g;
 }
 
-KnModel *ir_model_clone(const KnModel *src, KnError *err) {
+/* A new model with src's header fields, opsets and metadata and an empty graph. */
+static KnModel *clone_header(const KnModel *src, KnError *err) {
   KnModel *m = ir_model_new(err);
   if (!m) return NULL;
   KnArena *a = m->arena;
@@ -111,12 +112,100 @@ KnModel *ir_model_clone(const KnModel *src, KnError *err) {
   m->n_metadata = m->cap_metadata = 0;
   for (int i = 0; i < src->n_metadata; i++)
     if (!IR_PUSH(a, m->metadata, m->n_metadata, m->cap_metadata, src->metadata[i])) goto fail;
-  if (!clone_graph(src->graph, m, NULL, NULL, err)) {
+  return m;
+fail:
+  oom(err);
+  ir_model_free(m);
+  return NULL;
+}
+
+KnModel *ir_model_clone(const KnModel *src, KnError *err) {
+  KnModel *m = clone_header(src, err);
+  if (m && !clone_graph(src->graph, m, NULL, NULL, err)) {
     ir_model_free(m);
     return NULL;
   }
   return m;
-fail:
+}
+
+/* ---- extracting a range of nodes ------------------------------------------------------------ */
+/* Adds to *list every value of top that the nodes of sub (a subgraph, at any depth) read. */
+static bool collect_captures(const KnGraph *sub, const KnGraph *top, KnArena *a, KnValue ***list,
+                             int *n, int *cap);
+
+static bool collect_read(KnValue *v, const KnGraph *top, KnArena *a, KnValue ***list, int *n, int *cap) {
+  if (!v || v->graph != top) return true;
+  for (int i = 0; i < *n; i++)
+    if ((*list)[i] == v) return true;
+  return IR_PUSH(a, *list, *n, *cap, v);
+}
+
+static bool collect_node_reads(const KnNode *nd, const KnGraph *top, KnArena *a, KnValue ***list, int *n,
+                               int *cap) {
+  for (int j = 0; j < nd->n_inputs; j++)
+    if (!collect_read(nd->inputs[j], top, a, list, n, cap)) return false;
+  for (int k = 0; k < nd->n_attrs; k++) {
+    const KnAttr *at = &nd->attrs[k];
+    if (at->kind == KN_ATTR_GRAPH && !collect_captures(at->g, top, a, list, n, cap)) return false;
+    for (int64_t s = 0; at->kind == KN_ATTR_GRAPHS && s < at->n; s++)
+      if (!collect_captures(at->graphs[s], top, a, list, n, cap)) return false;
+  }
+  return true;
+}
+
+static bool collect_captures(const KnGraph *sub, const KnGraph *top, KnArena *a, KnValue ***list,
+                             int *n, int *cap) {
+  for (int i = 0; i < sub->n_nodes; i++)
+    if (!collect_node_reads(sub->nodes[i], top, a, list, n, cap)) return false;
+  for (int i = 0; i < sub->n_outputs; i++)
+    if (!collect_read(sub->outputs[i], top, a, list, n, cap)) return false;
+  return true;
+}
+
+static bool produced_in(const KnValue *v, const KnGraph *g, int first, int end) {
+  if (!v->producer || v->producer->graph != g) return false;
+  for (int i = first; i < end; i++)
+    if (g->nodes[i] == v->producer) return true;
+  return false;
+}
+
+KnModel *ir_model_extract(const KnModel *src, int first, int end, KnValue *const *outputs,
+                          int n_outputs, KnError *err) {
+  const KnGraph *sg = src->graph;
+  KnModel *m = clone_header(src, err);
+  if (!m) return NULL;
+  KnGraph *g = m->graph;
+  g->name = sg->name;
+  KnValue **reads = NULL;
+  int n_reads = 0, cap = 0;
+  for (int i = first; i < end; i++)
+    if (!collect_node_reads(sg->nodes[i], sg, m->arena, &reads, &n_reads, &cap)) goto oom;
+  for (int i = 0; i < n_outputs; i++)
+    if (!collect_read(outputs[i], sg, m->arena, &reads, &n_reads, &cap)) goto oom;
+  /* Initializers stay constants; everything else read from outside the range is an input. */
+  for (int i = 0; i < n_reads; i++) {
+    const KnValue *v = reads[i];
+    if (produced_in(v, sg, first, end)) continue;
+    KnValue *nv = clone_value(g, v);
+    if (!nv) goto oom;
+    if (v->init && !v->is_input) {
+      if (!IR_PUSH(g->arena, g->inits, g->n_inits, g->cap_inits, nv)) goto oom;
+    } else {
+      nv->init = NULL;
+      nv->is_input = true;
+      if (!IR_PUSH(g->arena, g->inputs, g->n_inputs, g->cap_inputs, nv)) goto oom;
+    }
+  }
+  for (int i = first; i < end; i++)
+    if (clone_node(sg->nodes[i], g, m, err) != KN_OK) {
+      ir_model_free(m);
+      return NULL;
+    }
+  for (int i = 0; i < n_outputs; i++)
+    if (!ir_add_output(g, ir_find_value(g, outputs[i]->name))) goto oom;
+  g->next_id = sg->next_id;
+  return m;
+oom:
   oom(err);
   ir_model_free(m);
   return NULL;

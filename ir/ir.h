@@ -314,6 +314,12 @@ void ir_model_free(KnModel *m);                    /* frees the arena and everyt
 /* A copy of m in a new arena (ir/clone.c) that passes may rewrite while m stays intact. Tensor
  * data, strings and attribute types are shared with m, so m must outlive the copy. */
 KnModel *ir_model_clone(const KnModel *m, KnError *err);
+/* A model made of nodes [first, end) of m's top graph, in order: every value those nodes (or
+ * their subgraphs) read that is produced outside the range becomes a graph input, in order of
+ * first use, except initializers, which stay constants; outputs lists the values it returns.
+ * Shares data with m like ir_model_clone. Used to split a model into stages. */
+KnModel *ir_model_extract(const KnModel *m, int first, int end, KnValue *const *outputs,
+                          int n_outputs, KnError *err);
 bool ir_model_set_opset(KnModel *m, const char *domain, int64_t version);
 int64_t ir_model_opset(const KnModel *m, KnDomain d); /* 0 if not imported */
 KnGraph *ir_graph_new(KnModel *m, KnGraph *parent, const char *name);

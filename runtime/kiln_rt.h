@@ -30,6 +30,16 @@ void kn_rt_parallel_for(KnRtCtx *ctx, int64_t n, int64_t grain, KnRtBody body, v
  * returns status so generated code can `return kn_rt_fail(...)`. */
 int32_t kn_rt_fail(KnRtCtx *ctx, int32_t status, const char *msg, int64_t value);
 
+/* ---- data-dependent ops (runtime/rt_dynamic.c): count, allocate, then fill ---- */
+/* Elements of x (elem_bits wide; is_float: -0.0 is zero) that are not zero. */
+int64_t kn_rt_count_nonzero(const void *x, int64_t numel, int elem_bits, int is_float);
+/* NonZero: out is int64 [rank, count], the coordinates of each non-zero element in row-major order. */
+void kn_rt_nonzero(const void *x, int rank, const int64_t *dims, int elem_bits, int is_float,
+                   int64_t count, int64_t *out);
+/* Compress: x viewed as [outer, axis_len, inner]; keeps the rows j < n_cond with cond[j] != 0. */
+void kn_rt_compress(const void *x, int64_t outer, int64_t axis_len, int64_t inner, int64_t elem_size,
+                    const unsigned char *cond, int64_t n_cond, void *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -114,7 +114,45 @@ static void test_arena_reuse(void) {
   ir_model_free(m);
 }
 
+/* y = -float(NonZero(x)): the NonZero count is data, so the model runs in stages and the part
+ * after NonZero compiles again for each new count. */
+static void test_data_dependent_stages(void) {
+  KnModel *m = new_model();
+  KnGraph *g = m->graph;
+  KnError err = {0};
+  int64_t n = 6;
+  KnValue *x = ir_add_input(g, "x", ir_type_tensor(g->arena, KN_F32, 1, &n));
+  KnNode *nz = ir_add_node(g, KN_OP_NonZero, "nz", &x, 1, 1, &err);
+  KnNode *cast = ir_add_node(g, KN_OP_Cast, "idx", nz->outputs, 1, 1, &err);
+  ir_set_attr_int(cast, "to", KN_F32);
+  KnNode *neg = ir_add_node(g, KN_OP_Neg, "y", cast->outputs, 1, 1, &err);
+  ir_add_output(g, neg->outputs[0]);
+  CHECK_OK(ir_infer_graph(g, &err), &err);
+  KnRunner *r;
+  KnRunOptions o = {.opt_level = 3};
+  CHECK_OK(kn_runner_new(m, &o, &r, &err), &err);
+  KnArena *a = ir_arena_new();
+  const float x1[6] = {0, 3, 0, 5, 1, -0.0f}, x2[6] = {1, 1, 0, 0, 0, 0};
+  const float *xs[2] = {x1, x2};
+  const int64_t counts[2] = {3, 2};
+  const float want[2][3] = {{-1, -3, -4}, {-0.0f, -1}};
+  for (int t = 0; t < 2; t++) {
+    KnTensor *in[1] = {f32_tensor(a, 6, xs[t])}, *out[1] = {NULL};
+    KnRtCtx ctx = {.threads = 1};
+    CHECK_OK(kn_runner_run(r, &ctx, in, a, out, &err), &err);
+    CHECK(kn_runner_last_staged(r));
+    if (!out[0]) continue;
+    CHECK_INT_EQ(out[0]->rank, 2);
+    CHECK_INT_EQ(out[0]->dims[1], counts[t]);
+    for (int64_t i = 0; i < counts[t] && out[0]->numel == counts[t]; i++)
+      CHECK(((const float *)out[0]->data)[i] == want[t][i]);
+  }
+  kn_runner_free(r);
+  ir_arena_free(a);
+}
+
 int main(void) {
+  RUN_TEST(test_data_dependent_stages);
   RUN_TEST(test_fold_constants);
   RUN_TEST(test_run_levels);
   RUN_TEST(test_arena_reuse);

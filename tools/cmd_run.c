@@ -136,10 +136,14 @@ static int run_model(RunArgs *r, KnArena *a) {
   }
   if (st == KN_OK && r->output_dir) st = write_outputs(r, out, kn_runner_model(runner)->graph->n_outputs, &err);
   if (st == KN_OK) {
-    const CgStats *cs = cg_program_stats(kn_runner_last_program(runner));
     for (int i = 0; i < kn_runner_model(runner)->graph->n_outputs; i++) print_output(out[i]);
-    printf("compile+run %.1f ms (emit %.1f, optimize %.1f, jit %.1f), %d kernels, arena %zu bytes\n", t1 - t0,
-           cs->emit_ms, cs->optimize_ms, cs->jit_ms, cs->kernels, cs->arena_bytes);
+    const KnProgram *p = kn_runner_last_program(runner);
+    const CgStats *cs = p ? cg_program_stats(p) : NULL;
+    if (cs)
+      printf("compile+run %.1f ms (emit %.1f, optimize %.1f, jit %.1f), %d kernels, arena %zu bytes\n", t1 - t0,
+             cs->emit_ms, cs->optimize_ms, cs->jit_ms, cs->kernels, cs->arena_bytes);
+    else
+      printf("compile+run %.1f ms, in stages (a shape depends on data computed in the model)\n", t1 - t0);
   }
   kn_runner_free(runner);
   if (st != KN_OK) {
