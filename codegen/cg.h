@@ -134,6 +134,10 @@ LLVMValueRef cg_var(CgKernel *k, LLVMTypeRef t, LLVMValueRef init);
 void cg_fail_if(CgKernel *k, LLVMValueRef cond, KnStatus status, const char *msg,
                 LLVMValueRef value);
 
+/* After a call into the runtime that returns an i32 status (0 = ok, else it already recorded a
+ * message with kn_rt_fail): returns that status from the kernel when it is not 0. */
+void cg_check_status(CgKernel *k, LLVMValueRef status);
+
 /* Runs body(k', i, user) for i in [0, n) through kn_rt_parallel_for, in an outlined function
  * whose k'->in/out/ctx are the same buffers. grain: minimum iterations per chunk. Inside body,
  * only values it creates itself may be used (it is another function). */

@@ -42,10 +42,76 @@ static KnStatus dyn_compress(const KnNode *n, KnTensor *const *in, KnArena *a, K
   return KN_OK;
 }
 
+static KnStatus dyn_unique(const KnNode *n, KnTensor *const *in, KnArena *a, KnTensor **out, KnError *err) {
+  const KnTensor *x = in[0];
+  if (x->dtype == KN_STRING || ir_dtype_bits(x->dtype) < 8)
+    return kn_fail(err, KN_ERR_UNSUPPORTED, "Unique: dtype %s", ir_dtype_name(x->dtype));
+  const KnAttr *axis_attr = ir_attr(n, "axis");
+  int64_t outer = 1, len = x->numel, inner = 1;
+  int axis = -1;
+  if (axis_attr) {
+    axis = (int)(axis_attr->i < 0 ? axis_attr->i + x->rank : axis_attr->i);
+    if (axis < 0 || axis >= x->rank) return kn_fail(err, KN_ERR_INVALID, "Unique: axis %lld out of range", (long long)axis_attr->i);
+    for (int d = 0; d < axis; d++) outer *= x->dims[d];
+    for (int d = axis + 1; d < x->rank; d++) inner *= x->dims[d];
+    len = x->dims[axis];
+  }
+  int64_t cap = len > 0 ? len : 1;
+  KnTensor *first = ir_tensor_new(a, KN_I64, 1, &cap, err), *inverse = ir_tensor_new(a, KN_I64, 1, &len, err);
+  KnTensor *counts = ir_tensor_new(a, KN_I64, 1, &cap, err);
+  if (!first || !inverse || !counts) return err->status;
+  int64_t groups = kn_rt_unique(x->data, (int32_t)x->dtype, outer, len, inner,
+                                (int32_t)ir_attr_int(n, "sorted", 1), first->data, inverse->data, counts->data);
+  if (groups < 0) return kn_fail(err, KN_ERR_NOMEM, "Unique: out of memory");
+  first->dims[0] = counts->dims[0] = first->numel = counts->numel = groups;
+  first->nbytes = counts->nbytes = (size_t)groups * 8;
+  int64_t dims[x->rank + 1];
+  int rank = axis < 0 ? 1 : x->rank;
+  for (int d = 0; d < rank; d++) dims[d] = axis < 0 ? groups : d == axis ? groups : x->dims[d];
+  if (!(out[0] = ir_tensor_new(a, x->dtype, rank, dims, err))) return err->status;
+  size_t elem = (size_t)ir_dtype_bits(x->dtype) / 8, row = (size_t)inner * elem;
+  const unsigned char *src = x->data;
+  unsigned char *dst = out[0]->data;
+  const int64_t *f = first->data;
+  for (int64_t o = 0; o < outer; o++)
+    for (int64_t g = 0; g < groups; g++)
+      memcpy(dst + (size_t)(o * groups + g) * row, src + (size_t)(o * len + f[g]) * row, row);
+  if (n->n_outputs > 1) out[1] = first;
+  if (n->n_outputs > 2) out[2] = inverse;
+  if (n->n_outputs > 3) out[3] = counts;
+  return KN_OK;
+}
+
+static KnStatus dyn_nms(const KnNode *n, KnTensor *const *in, KnArena *a, KnTensor **out, KnError *err) {
+  const KnTensor *boxes = in[0], *scores = in[1];
+  if (boxes->dtype != KN_F32 || scores->dtype != KN_F32 || boxes->rank != 3 || scores->rank != 3 ||
+      boxes->dims[2] != 4 || boxes->dims[0] != scores->dims[0] || boxes->dims[1] != scores->dims[2])
+    return kn_fail(err, KN_ERR_INVALID, "NonMaxSuppression: expected f32 boxes [B,N,4] and scores [B,C,N]");
+  int64_t max_out = n->n_inputs > 2 && in[2] && in[2]->numel ? ir_tensor_get_int(in[2], 0) : 0;
+  double iou = n->n_inputs > 3 && in[3] && in[3]->numel ? ir_tensor_get_double(in[3], 0) : 0;
+  bool has_thr = n->n_inputs > 4 && in[4] && in[4]->numel;
+  double thr = has_thr ? ir_tensor_get_double(in[4], 0) : 0;
+  int64_t B = boxes->dims[0], N = boxes->dims[1], C = scores->dims[1];
+  if (max_out < 0) max_out = 0;
+  int64_t per = max_out < N ? max_out : N, rows;
+  if (ir_mul_overflows(B * C, per, &rows)) return kn_fail(err, KN_ERR_LIMIT, "NonMaxSuppression: output too large");
+  int64_t dims[2] = {rows, 3};
+  KnTensor *t = ir_tensor_new(a, KN_I64, 2, dims, err);
+  if (!t) return err->status;
+  int64_t count = kn_rt_nms(boxes->data, scores->data, B, C, N, max_out, (float)iou, (float)thr, has_thr,
+                            (int32_t)ir_attr_int(n, "center_point_box", 0), t->data);
+  if (count < 0) return kn_fail(err, KN_ERR_NOMEM, "NonMaxSuppression: out of memory");
+  t->dims[0] = count, t->numel = count * 3, t->nbytes = (size_t)count * 3 * 8;
+  out[0] = t;
+  return KN_OK;
+}
+
 CgDynFn cg_dynamic_op(KnOp op) {
   switch (op) {
   case KN_OP_NonZero: return dyn_nonzero;
   case KN_OP_Compress: return dyn_compress;
+  case KN_OP_Unique: return dyn_unique;
+  case KN_OP_NonMaxSuppression: return dyn_nms;
   default: return NULL;
   }
 }

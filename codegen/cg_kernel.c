@@ -238,6 +238,14 @@ void cg_fail_if(CgKernel *k, LLVMValueRef cond, KnStatus status, const char *msg
   LLVMPositionBuilderAtEnd(k->b, ok);
 }
 
+void cg_check_status(CgKernel *k, LLVMValueRef status) {
+  LLVMBasicBlockRef fail = fail_block(k);
+  LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(k->m->ctx, k->fn, "ok");
+  if (k->fail_status) LLVMBuildStore(k->b, status, k->fail_status);
+  LLVMBuildCondBr(k->b, LLVMBuildICmp(k->b, LLVMIntNE, status, cg_i32(k, 0), ""), fail, ok);
+  LLVMPositionBuilderAtEnd(k->b, ok);
+}
+
 /* ---- kernels ------------------------------------------------------------------------------ */
 const char *cg_node_label(const KnNode *n, char *buf, size_t size) {
   if (n->name && *n->name) snprintf(buf, size, "node %s (%s)", n->name, ir_ops[n->op].name);

@@ -40,6 +40,26 @@ void kn_rt_nonzero(const void *x, int rank, const int64_t *dims, int elem_bits, 
 void kn_rt_compress(const void *x, int64_t outer, int64_t axis_len, int64_t inner, int64_t elem_size,
                     const unsigned char *cond, int64_t n_cond, void *out);
 
+/* ---- sorting (runtime/rt_sort.c); dtype is the ONNX dtype code ---- */
+/* TopK over x viewed as [outer, n, inner] along n: the k largest (or smallest) elements in order,
+ * ties by lower index; values has x's dtype (elem_size bytes), indices int64. */
+int32_t kn_rt_top_k(KnRtCtx *ctx, const void *x, int32_t dtype, int64_t outer, int64_t n, int64_t inner,
+                    int64_t k, int32_t largest, void *values, int64_t *indices, int32_t elem_size);
+
+/* Unique slices of x viewed as [outer, n, inner] along n (outer = inner = 1: unique elements).
+ * Returns how many (-1 on out of memory); first[g] is the first index of unique slice g (in
+ * ascending order when sorted, else in order of first occurrence), inverse[j] the unique slice of
+ * slice j, counts[g] its occurrences. first and counts need room for n entries. */
+int64_t kn_rt_unique(const void *x, int32_t dtype, int64_t outer, int64_t n, int64_t inner, int32_t sorted,
+                     int64_t *first, int64_t *inverse, int64_t *counts);
+
+/* NonMaxSuppression (runtime/rt_nms.c) on f32 boxes [batches, n, 4] and scores [batches,
+ * classes, n]; writes [count, 3] rows (batch, class, box) to out, which needs room for
+ * batches * classes * min(n, max_per_class) rows. Returns count, -1 on out of memory. */
+int64_t kn_rt_nms(const float *boxes, const float *scores, int64_t batches, int64_t classes, int64_t n,
+                  int64_t max_per_class, float iou_threshold, float score_threshold, int32_t has_score_threshold,
+                  int32_t center_point_box, int64_t *out);
+
 #ifdef __cplusplus
 }
 #endif
