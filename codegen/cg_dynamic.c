@@ -4,7 +4,8 @@
 
 #include "codegen/cg_stage.h"
 
-static KnStatus dyn_nonzero(const KnNode *n, KnTensor *const *in, KnArena *a, KnTensor **out, KnError *err) {
+static KnStatus dyn_nonzero(const KnNode *n, KnTensor *const *in, KnArena *a, KnTensor **out, CgDynEnv *env,
+                          KnError *err) {
   const KnTensor *x = in[0];
   int bits = ir_dtype_bits(x->dtype);
   if (x->dtype == KN_STRING || bits < 8) return kn_fail(err, KN_ERR_UNSUPPORTED, "NonZero: dtype %s", ir_dtype_name(x->dtype));
@@ -16,7 +17,8 @@ static KnStatus dyn_nonzero(const KnNode *n, KnTensor *const *in, KnArena *a, Kn
   return KN_OK;
 }
 
-static KnStatus dyn_compress(const KnNode *n, KnTensor *const *in, KnArena *a, KnTensor **out, KnError *err) {
+static KnStatus dyn_compress(const KnNode *n, KnTensor *const *in, KnArena *a, KnTensor **out, CgDynEnv *env,
+                          KnError *err) {
   const KnTensor *x = in[0], *cond = in[1];
   if (x->dtype == KN_STRING || ir_dtype_bits(x->dtype) < 8 || cond->dtype != KN_BOOL)
     return kn_fail(err, KN_ERR_UNSUPPORTED, "Compress: dtype %s", ir_dtype_name(x->dtype));
@@ -42,7 +44,8 @@ static KnStatus dyn_compress(const KnNode *n, KnTensor *const *in, KnArena *a, K
   return KN_OK;
 }
 
-static KnStatus dyn_unique(const KnNode *n, KnTensor *const *in, KnArena *a, KnTensor **out, KnError *err) {
+static KnStatus dyn_unique(const KnNode *n, KnTensor *const *in, KnArena *a, KnTensor **out, CgDynEnv *env,
+                          KnError *err) {
   const KnTensor *x = in[0];
   if (x->dtype == KN_STRING || ir_dtype_bits(x->dtype) < 8)
     return kn_fail(err, KN_ERR_UNSUPPORTED, "Unique: dtype %s", ir_dtype_name(x->dtype));
@@ -82,7 +85,8 @@ static KnStatus dyn_unique(const KnNode *n, KnTensor *const *in, KnArena *a, KnT
   return KN_OK;
 }
 
-static KnStatus dyn_nms(const KnNode *n, KnTensor *const *in, KnArena *a, KnTensor **out, KnError *err) {
+static KnStatus dyn_nms(const KnNode *n, KnTensor *const *in, KnArena *a, KnTensor **out, CgDynEnv *env,
+                          KnError *err) {
   const KnTensor *boxes = in[0], *scores = in[1];
   if (boxes->dtype != KN_F32 || scores->dtype != KN_F32 || boxes->rank != 3 || scores->rank != 3 ||
       boxes->dims[2] != 4 || boxes->dims[0] != scores->dims[0] || boxes->dims[1] != scores->dims[2])
@@ -112,6 +116,13 @@ CgDynFn cg_dynamic_op(KnOp op) {
   case KN_OP_Compress: return dyn_compress;
   case KN_OP_Unique: return dyn_unique;
   case KN_OP_NonMaxSuppression: return dyn_nms;
+  case KN_OP_If: return cg_run_if;
+  case KN_OP_Loop: return cg_run_loop;
+  case KN_OP_Scan: return cg_run_scan;
   default: return NULL;
   }
+}
+
+void cg_dynamic_free_state(const KnNode *n, void *state) {
+  if (state && (n->op == KN_OP_If || n->op == KN_OP_Loop || n->op == KN_OP_Scan)) cg_control_free_state(state);
 }

@@ -5,6 +5,7 @@
  * include the node's arguments as real tensors (so a Reshape target computed from data becomes
  * a small input the rest binds). The rest is itself a runner with its own cache keyed by those
  * shapes, so each stage compiles once per distinct shape. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +16,10 @@ struct CgStaged {
   KnRunner *prefix;       /* nodes before the cut; NULL if the cut is at the first node */
   const KnNode *dyn_node; /* the node a runtime kernel computes, or NULL */
   CgDynFn dyn;
+  void *dyn_state;        /* what the runtime kernel keeps between runs (subgraph runners) */
+  pthread_mutex_t lock;   /* guards dyn_state's creation */
   KnRunner *rest;         /* the nodes after */
+  KnRunOptions opt;
 };
 
 /* Tensors by value name for one run. */
@@ -61,8 +65,12 @@ static int prefix_outputs(const KnGraph *g, const KnModel *rest, const KnNode *d
     KnValue *v = ir_find_value(g, rest->graph->inputs[i]->name);
     if (v && produced_before(v, split)) out[n++] = v;
   }
-  for (int i = 0; dyn && i < dyn->n_inputs; i++) {
-    KnValue *v = dyn->inputs[i];
+  KnValue **captures = NULL;
+  int n_captures = 0;
+  KnError err = {0};
+  if (dyn && ir_node_captures(dyn, g->arena, &captures, &n_captures, &err) != KN_OK) n_captures = 0;
+  for (int i = 0; dyn && i < dyn->n_inputs + n_captures; i++) {
+    KnValue *v = i < dyn->n_inputs ? dyn->inputs[i] : captures[i - dyn->n_inputs];
     bool seen = false;
     for (int j = 0; j < n; j++) seen |= out[j] == v;
     if (v && !seen && produced_before(v, split)) out[n++] = v;
@@ -83,6 +91,8 @@ KnStatus cg_stage_build(KnModel *spec, int split, const KnRunOptions *o, CgStage
   CgStaged *s = calloc(1, sizeof *s);
   if (!s) return kn_fail(err, KN_ERR_NOMEM, "out of memory");
   s->spec = spec;
+  s->opt = *o;
+  pthread_mutex_init(&s->lock, NULL);
   s->dyn = dyn;
   s->dyn_node = dyn ? cut : NULL;
   KnStatus st = KN_OK;
@@ -111,6 +121,8 @@ void cg_stage_free(CgStaged *s) {
   if (!s) return;
   kn_runner_free(s->prefix);
   kn_runner_free(s->rest);
+  if (s->dyn_node) cg_dynamic_free_state(s->dyn_node, s->dyn_state);
+  pthread_mutex_destroy(&s->lock);
   ir_model_free(s->spec);
   free(s);
 }
@@ -130,7 +142,9 @@ static KnStatus run_part(KnRunner *r, KnRtCtx *ctx, NameMap *map, KnArena *a, Kn
   return st;
 }
 
-static KnStatus run_dynamic(const CgStaged *s, NameMap *map, KnArena *a, KnError *err) {
+static KnTensor *find_in_map(void *map, const char *name) { return map_get(map, name); }
+
+static KnStatus run_dynamic(CgStaged *s, KnRtCtx *ctx, NameMap *map, KnArena *a, KnError *err) {
   const KnNode *n = s->dyn_node;
   KnTensor *in[n->n_inputs + 1], *out[n->n_outputs + 1];
   for (int i = 0; i < n->n_inputs; i++) {
@@ -140,7 +154,10 @@ static KnStatus run_dynamic(const CgStaged *s, NameMap *map, KnArena *a, KnError
     if (!in[i]) return kn_fail(err, KN_ERR_INTERNAL, "input %s of a runtime kernel was not computed", n->inputs[i]->name);
   }
   memset(out, 0, sizeof out);
-  KnStatus st = s->dyn(n, in, a, out, err);
+  CgDynEnv env = {ctx, &s->opt, find_in_map, map, &s->dyn_state};
+  pthread_mutex_lock(&s->lock); /* subgraph runners are created on first use */
+  KnStatus st = s->dyn(n, in, a, out, &env, err);
+  pthread_mutex_unlock(&s->lock);
   for (int i = 0; st == KN_OK && i < n->n_outputs; i++)
     if (n->outputs[i] && out[i] && !map_put(a, map, n->outputs[i]->name, out[i]))
       st = kn_fail(err, KN_ERR_NOMEM, "out of memory");
@@ -160,7 +177,7 @@ KnStatus cg_stage_run(CgStaged *s, KnRtCtx *ctx, KnTensor *const *inputs, KnAren
     KnTensor **outs = ir_arena_calloc(tmp, (size_t)n_out + 1, sizeof *outs);
     st = outs ? run_part(s->prefix, ctx, &map, tmp, outs, err) : kn_fail(err, KN_ERR_NOMEM, "out of memory");
   }
-  if (st == KN_OK && s->dyn) st = run_dynamic(s, &map, tmp, err);
+  if (st == KN_OK && s->dyn) st = run_dynamic(s, ctx, &map, tmp, err);
   if (st == KN_OK) st = run_part(s->rest, ctx, &map, out_arena, outputs, err);
   ir_arena_free(tmp);
   return st;

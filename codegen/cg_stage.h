@@ -5,11 +5,34 @@
 
 #include "codegen/runner.h"
 
+/* What a runtime kernel may use besides its inputs. */
+typedef struct CgDynEnv {
+  KnRtCtx *ctx;
+  const KnRunOptions *opt;
+  /* Values of the enclosing graph by name (what a subgraph captures); NULL if not computed. */
+  KnTensor *(*find)(void *map, const char *name);
+  void *map;
+  /* Per compiled stage, what the op keeps between runs (If/Loop/Scan: their bodies' runners),
+   * created under the stage's lock; freed with cg_dynamic_free_state. */
+  void **state;
+} CgDynEnv;
+
 /* Computes node n on real tensors (in[i] NULL for omitted inputs), allocating outputs in a. */
 typedef KnStatus (*CgDynFn)(const KnNode *n, KnTensor *const *in, KnArena *a, KnTensor **out,
-                            KnError *err);
-/* The runtime kernel for an op whose output size depends on data (NonZero, ...), or NULL. */
+                            CgDynEnv *env, KnError *err);
+/* The runtime kernel for an op whose output size depends on data (NonZero, ...) or that runs
+ * subgraphs (If, Loop, Scan), or NULL. */
 CgDynFn cg_dynamic_op(KnOp op);
+void cg_dynamic_free_state(const KnNode *n, void *state);
+
+/* Control flow (codegen/cg_control.c). */
+KnStatus cg_run_if(const KnNode *n, KnTensor *const *in, KnArena *a, KnTensor **out, CgDynEnv *env,
+                   KnError *err);
+KnStatus cg_run_loop(const KnNode *n, KnTensor *const *in, KnArena *a, KnTensor **out, CgDynEnv *env,
+                     KnError *err);
+KnStatus cg_run_scan(const KnNode *n, KnTensor *const *in, KnArena *a, KnTensor **out, CgDynEnv *env,
+                     KnError *err);
+void cg_control_free_state(void *state);
 
 typedef struct CgStaged CgStaged;
 /* Cuts specialized model spec before node `split` (the first with an unknown output shape) and

@@ -210,3 +210,93 @@ oom:
   ir_model_free(m);
   return NULL;
 }
+
+/* ---- subgraphs as models --------------------------------------------------------------------- */
+KnStatus ir_node_captures(const KnNode *n, KnArena *a, KnValue ***out, int *n_out, KnError *err) {
+  KnValue **list = NULL;
+  int count = 0, cap = 0;
+  for (int k = 0; k < n->n_attrs; k++) {
+    const KnAttr *at = &n->attrs[k];
+    if (at->kind == KN_ATTR_GRAPH && !collect_captures(at->g, n->graph, a, &list, &count, &cap)) return oom(err);
+    for (int64_t s = 0; at->kind == KN_ATTR_GRAPHS && s < at->n; s++)
+      if (!collect_captures(at->graphs[s], n->graph, a, &list, &count, &cap)) return oom(err);
+  }
+  *out = list;
+  *n_out = count;
+  return KN_OK;
+}
+
+/* True if v is defined in sub or in a graph nested inside it. */
+static bool defined_within(const KnValue *v, const KnGraph *sub) {
+  for (const KnGraph *g = v->graph; g; g = g->parent)
+    if (g == sub) return true;
+  return false;
+}
+
+/* Adds every value read inside sub (at any depth) but defined outside it. */
+static bool collect_outer(const KnGraph *g, const KnGraph *sub, KnArena *a, KnValue ***list, int *n, int *cap) {
+  for (int i = 0; i < g->n_nodes; i++) {
+    const KnNode *nd = g->nodes[i];
+    for (int j = 0; j < nd->n_inputs; j++) {
+      KnValue *v = nd->inputs[j];
+      if (!v || defined_within(v, sub)) continue;
+      bool seen = false;
+      for (int k = 0; k < *n && !seen; k++) seen = (*list)[k] == v;
+      if (!seen && !IR_PUSH(a, *list, *n, *cap, v)) return false;
+    }
+    for (int k = 0; k < nd->n_attrs; k++) {
+      const KnAttr *at = &nd->attrs[k];
+      if (at->kind == KN_ATTR_GRAPH && !collect_outer(at->g, sub, a, list, n, cap)) return false;
+      for (int64_t s = 0; at->kind == KN_ATTR_GRAPHS && s < at->n; s++)
+        if (!collect_outer(at->graphs[s], sub, a, list, n, cap)) return false;
+    }
+  }
+  for (int i = 0; i < g->n_outputs; i++) {
+    KnValue *v = g->outputs[i];
+    if (defined_within(v, sub)) continue;
+    bool seen = false;
+    for (int k = 0; k < *n && !seen; k++) seen = (*list)[k] == v;
+    if (!seen && !IR_PUSH(a, *list, *n, *cap, v)) return false;
+  }
+  return true;
+}
+
+KnModel *ir_model_from_subgraph(const KnModel *src, const KnGraph *sub, KnError *err) {
+  KnModel *m = clone_header(src, err);
+  if (!m) return NULL;
+  KnGraph *g = m->graph;
+  g->name = sub->name;
+  KnValue **outer = NULL;
+  int n_outer = 0, cap = 0;
+  if (!collect_outer(sub, sub, m->arena, &outer, &n_outer, &cap)) goto oom;
+  for (int i = 0; i < sub->n_inputs + n_outer; i++) {
+    const KnValue *s = i < sub->n_inputs ? sub->inputs[i] : outer[i - sub->n_inputs];
+    if (i >= sub->n_inputs && s->init && !s->is_input) { /* an outer constant stays one */
+      KnValue *v = clone_value(g, s);
+      if (!v || !IR_PUSH(g->arena, g->inits, g->n_inits, g->cap_inits, v)) goto oom;
+      continue;
+    }
+    KnValue *v = clone_value(g, s);
+    if (!v) goto oom;
+    v->init = NULL;
+    v->is_input = true;
+    if (!IR_PUSH(g->arena, g->inputs, g->n_inputs, g->cap_inputs, v)) goto oom;
+  }
+  for (int i = 0; i < sub->n_inits; i++) {
+    if (sub->inits[i]->is_input) continue;
+    KnValue *v = clone_value(g, sub->inits[i]);
+    if (!v || !IR_PUSH(g->arena, g->inits, g->n_inits, g->cap_inits, v)) goto oom;
+  }
+  for (int i = 0; i < sub->n_nodes; i++)
+    if (clone_node(sub->nodes[i], g, m, err) != KN_OK) {
+      ir_model_free(m);
+      return NULL;
+    }
+  for (int i = 0; i < sub->n_outputs; i++)
+    if (!ir_add_output(g, ir_find_value(g, sub->outputs[i]->name))) goto oom;
+  return m;
+oom:
+  oom(err);
+  ir_model_free(m);
+  return NULL;
+}

@@ -320,6 +320,11 @@ KnModel *ir_model_clone(const KnModel *m, KnError *err);
  * Shares data with m like ir_model_clone. Used to split a model into stages. */
 KnModel *ir_model_extract(const KnModel *m, int first, int end, KnValue *const *outputs,
                           int n_outputs, KnError *err);
+/* The values of n's own graph that n's subgraphs read (captures), in arena a. */
+KnStatus ir_node_captures(const KnNode *n, KnArena *a, KnValue ***out, int *n_out, KnError *err);
+/* A model whose graph is a copy of subgraph sub: sub's inputs first, then every value sub reads
+ * from enclosing graphs (by name; outer initializers stay constants); sub's outputs. */
+KnModel *ir_model_from_subgraph(const KnModel *m, const KnGraph *sub, KnError *err);
 bool ir_model_set_opset(KnModel *m, const char *domain, int64_t version);
 int64_t ir_model_opset(const KnModel *m, KnDomain d); /* 0 if not imported */
 KnGraph *ir_graph_new(KnModel *m, KnGraph *parent, const char *name);
