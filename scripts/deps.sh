@@ -7,6 +7,7 @@ set -euo pipefail
 KILN_DEPS=(
   build-essential cmake pkg-config          # compiler and build system
   llvm-19-dev clang-19                      # code generation (LLVM C API)
+  libomp-19-dev                             # OpenMP for the clang-built warnings check (gcc uses libgomp)
   libprotobuf-c-dev protobuf-c-compiler     # ONNX protobuf, C code generated at build time
   libonnx-dev                               # onnx.proto itself
   libcjson-dev                              # JSON output of `kiln inspect --json`
