@@ -2,6 +2,8 @@
 # test.sh - installs what is missing, builds with warnings as errors (build-test/, RelWithDebInfo,
 # IR verifier after every pass) and runs every test; then, unless SKIP_SANITIZE=1, builds again
 # with AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/) and runs the suite again.
+# Before the tests, clang-19 builds everything with warnings as errors too (build-clang/, no tests
+# run there: it guards the "gcc and clang both build it clean" promise).
 # Extra arguments go to ctest (e.g. -R kir_roundtrip). Exits non-zero on any failure.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,6 +23,10 @@ build_and_test() { # DIR [cmake options...]
 }
 
 ctest_args=("$@")
+echo "== clang-19 warnings build (build-clang)"
+CC=clang-19 cmake -S "$root" -B "$root/build-clang" -DCMAKE_BUILD_TYPE=Release -DKILN_WERROR=ON >/dev/null
+cmake --build "$root/build-clang" -j"$jobs" -- --no-print-directory >/dev/null
+
 # valgrind guards the hostile-input tests where no sanitizer does.
 KILN_VALGRIND=1 build_and_test "$root/build-test" -DKILN_SANITIZE=OFF
 
