@@ -119,6 +119,7 @@ CgDynFn cg_dynamic_op(KnOp op) {
   case KN_OP_If: return cg_run_if;
   case KN_OP_Loop: return cg_run_loop;
   case KN_OP_Scan: return cg_run_scan;
+  case KN_OP_TfIdfVectorizer: return cg_run_tfidf;
   default: return NULL;
   }
 }

@@ -33,6 +33,9 @@ KnStatus cg_run_loop(const KnNode *n, KnTensor *const *in, KnArena *a, KnTensor 
 KnStatus cg_run_scan(const KnNode *n, KnTensor *const *in, KnArena *a, KnTensor **out, CgDynEnv *env,
                      KnError *err);
 void cg_control_free_state(void *state);
+/* TfIdfVectorizer (codegen/cg_tfidf.c). */
+KnStatus cg_run_tfidf(const KnNode *n, KnTensor *const *in, KnArena *a, KnTensor **out, CgDynEnv *env,
+                      KnError *err);
 
 typedef struct CgStaged CgStaged;
 /* Cuts specialized model spec before node `split` (the first with an unknown output shape) and
