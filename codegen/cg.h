@@ -87,6 +87,14 @@ typedef KnStatus (*CgLowerFn)(CgKernel *k);
 /* The lowering of each op, from the `lower` column of ir/ops.def; NULL when kiln has none. */
 CgLowerFn cg_lowering(KnOp op);
 
+/* Lowerings may read the values of constant inputs at compile time only when they have at most
+ * this many elements (axes, pads, scales, shapes); larger constants (weights) are read at run time,
+ * so kernels that differ only in them are shared. */
+#define CG_CONST_READ_MAX 4096
+/* Writes into buf a string identifying the kernel node would get (codegen/cg_kernel_key.c);
+ * false when the node must get a kernel of its own (subgraph attributes, or buf too small). */
+bool cg_kernel_key(const KnNode *n, char *buf, size_t size);
+
 /* Builds kernel function kn_k<node id> for node; *out_fn receives it. */
 KnStatus cg_emit_kernel(CgModule *m, const KnNode *node, LLVMValueRef *out_fn, KnError *err);
 

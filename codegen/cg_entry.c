@@ -2,6 +2,8 @@
  * plan assigned, stops at the first failing kernel, then fills graph outputs that are not written
  * by a kernel (an input or weight passed through, or one value listed twice). */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "codegen/cg.h"
 
@@ -47,13 +49,30 @@ static void call_kernel(CgModule *m, LLVMValueRef entry, const EntryArgs *a, con
   LLVMPositionBuilderAtEnd(m->b, next);
 }
 
+/* Emits one kernel per distinct kernel key; nodes with equal keys share it. */
+static KnStatus emit_kernels(CgModule *m, KnGraph *g, LLVMValueRef *kernels, KnError *err) {
+  char **keys = calloc((size_t)g->n_nodes + 1, sizeof *keys);
+  KnStatus st = keys ? KN_OK : kn_fail(err, KN_ERR_NOMEM, "out of memory");
+  for (int i = 0; i < g->n_nodes && st == KN_OK; i++) {
+    char key[8192];
+    kernels[i] = NULL;
+    if (cg_kernel_key(g->nodes[i], key, sizeof key)) {
+      for (int j = 0; j < i && !kernels[i]; j++)
+        if (keys[j] && strcmp(keys[j], key) == 0) kernels[i] = kernels[j];
+      keys[i] = strdup(key);
+    }
+    if (!kernels[i]) st = cg_emit_kernel(m, g->nodes[i], &kernels[i], err);
+  }
+  for (int i = 0; keys && i < g->n_nodes; i++) free(keys[i]);
+  free(keys);
+  return st;
+}
+
 KnStatus cg_emit_entry(CgModule *m, KnGraph *g, const CgPlan *plan, const char *name,
                        KnError *err) {
   LLVMValueRef kernels[g->n_nodes + 1];
-  for (int i = 0; i < g->n_nodes; i++) {
-    KnStatus st = cg_emit_kernel(m, g->nodes[i], &kernels[i], err);
-    if (st != KN_OK) return st;
-  }
+  KnStatus st = emit_kernels(m, g, kernels, err);
+  if (st != KN_OK) return st;
   LLVMTypeRef params[5] = {m->t_ptr, m->t_ptr, m->t_ptr, m->t_ptr, m->t_ptr};
   LLVMValueRef entry = LLVMAddFunction(m->mod, name, LLVMFunctionType(m->t_i32, params, 5, 0));
   EntryArgs a = {LLVMGetParam(entry, 0), LLVMGetParam(entry, 1), LLVMGetParam(entry, 2),

@@ -78,6 +78,10 @@ static KnStatus optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level, 
   char pipeline[32];
   snprintf(pipeline, sizeof pipeline, "default<O%d>", level < 0 ? 0 : level > 3 ? 3 : level);
   LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+  /* Kernels have constant trip counts everywhere, so LLVM's unroller fully unrolls nests of them:
+   * resnet18's convolutions grew to 6.7 MB of IR and 30-80 s of compile time at -O3, against
+   * 0.5 MB and about 1 s without. Kernels that profit from unrolling unroll explicitly. */
+  LLVMPassBuilderOptionsSetLoopUnrolling(po, 0);
   LLVMErrorRef e = LLVMRunPasses(mod, pipeline, tm, po);
   LLVMDisposePassBuilderOptions(po);
   return e ? llvm_error(err, e, "LLVM optimization failed") : KN_OK;
@@ -131,6 +135,12 @@ static KnStatus compile_module(KnProgram *p, const CgOptions *o, KnError *err) {
     LLVMSetModuleDataLayout(m.mod, layout);
     LLVMDisposeTargetData(layout);
     st = optimize(m.mod, tm, o->opt_level, err);
+  }
+  const char *dump = getenv("KILN_DUMP_LLVM"); /* debugging aid: the optimized module as text */
+  if (st == KN_OK && dump && *dump) {
+    char *msg = NULL;
+    if (LLVMPrintModuleToFile(m.mod, dump, &msg)) fprintf(stderr, "kiln: KILN_DUMP_LLVM: %s\n", msg ? msg : "");
+    LLVMDisposeMessage(msg);
   }
   double t2 = now_ms();
   if (tm) LLVMDisposeTargetMachine(tm);
