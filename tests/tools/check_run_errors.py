@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""check_run_errors.py - `kiln run` and `kiln check` on bad inputs: each case must exit with the
+expected code (1 for bad data, 2 for bad usage), print one line on stderr that says what is wrong,
+never die from a signal, and never leave a partial output file."""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+def save_model(path, nodes, inputs, outputs, inits=()):
+    graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=list(inits))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, path)
+
+
+def save_tensor(path, array):
+    with open(path, "wb") as f:
+        f.write(numpy_helper.from_array(array).SerializeToString())
+
+
+def make_fixtures(d):
+    """Models and tensor files the cases use."""
+    f = {}
+    f["relu"] = os.path.join(d, "relu.onnx")
+    save_model(f["relu"], [helper.make_node("Relu", ["x"], ["y"])],
+               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])])
+    f["gather"] = os.path.join(d, "gather.onnx")
+    save_model(f["gather"], [helper.make_node("Gather", ["data", "idx"], ["y"])],
+               [helper.make_tensor_value_info("data", TensorProto.FLOAT, [4]),
+                helper.make_tensor_value_info("idx", TensorProto.INT64, [2])],
+               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    f["unsupported"] = os.path.join(d, "unsupported.onnx")
+    save_model(f["unsupported"], [helper.make_node("StringNormalizer", ["x"], ["y"])],
+               [helper.make_tensor_value_info("x", TensorProto.STRING, [3])],
+               [helper.make_tensor_value_info("y", TensorProto.STRING, None)])
+    f["x_ok"] = os.path.join(d, "x_ok.pb")
+    save_tensor(f["x_ok"], np.arange(6, dtype=np.float32).reshape(2, 3) - 2)
+    f["x_int"] = os.path.join(d, "x_int.pb")
+    save_tensor(f["x_int"], np.arange(6, dtype=np.int64).reshape(2, 3))
+    f["x_shape"] = os.path.join(d, "x_shape.pb")
+    save_tensor(f["x_shape"], np.zeros((3, 2), dtype=np.float32))
+    f["x_junk"] = os.path.join(d, "x_junk.pb")
+    with open(f["x_junk"], "wb") as fh:
+        fh.write(bytes(range(7, 250, 3)) * 5)
+    f["data"] = os.path.join(d, "data.pb")
+    save_tensor(f["data"], np.array([1, 2, 3, 4], dtype=np.float32))
+    f["idx_bad"] = os.path.join(d, "idx_bad.pb")
+    save_tensor(f["idx_bad"], np.array([1, 7], dtype=np.int64))
+    f["strs"] = os.path.join(d, "strs.pb")
+    with open(f["strs"], "wb") as fh:
+        fh.write(helper.make_tensor("x", TensorProto.STRING, [3], [b"a", b"b", b"c"]).SerializeToString())
+    f["a_file"] = os.path.join(d, "not_a_dir")
+    with open(f["a_file"], "w") as fh:
+        fh.write("x")
+    f["empty_dir"] = os.path.join(d, "empty_case")
+    os.makedirs(f["empty_dir"], exist_ok=True)
+    save_model(os.path.join(f["empty_dir"], "model.onnx"), [helper.make_node("Relu", ["x"], ["y"])],
+               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    return f
+
+
+# (name, argv after `kiln`, expected exit code, text the message must contain)
+def cases(f, d):
+    out = os.path.join(d, "out")
+    return [
+        ("missing input file", ["run", f["relu"], "--input", "x=" + os.path.join(d, "nope.pb")], 1, "nope.pb"),
+        ("no input given", ["run", f["relu"]], 1, "input x"),
+        ("wrong dtype", ["run", f["relu"], "--input", "x=" + f["x_int"]], 1, "expected dtype f32, got i64"),
+        ("wrong shape", ["run", f["relu"], "--input", "x=" + f["x_shape"]], 1, "dim 0 must be 2, got 3"),
+        ("corrupt tensor file", ["run", f["relu"], "--input", "x=" + f["x_junk"]], 1, "x_junk.pb"),
+        ("unknown input name", ["run", f["relu"], "--input", "z=" + f["x_ok"]], 1, "no input of that name"),
+        ("output dir is a file", ["run", f["relu"], "--input", "x=" + f["x_ok"], "--output-dir", f["a_file"]], 1,
+         "not_a_dir"),
+        ("index out of range at run time", ["run", f["gather"], "--input", "data=" + f["data"], "--input",
+                                             "idx=" + f["idx_bad"], "--output-dir", out + "_gather"], 1, "Gather"),
+        ("string tensors (not compiled yet)", ["run", f["unsupported"], "--input", "x=" + f["strs"]], 1, "string tensors cannot be compiled"),
+        ("bad thread count", ["run", f["relu"], "--threads", "0"], 2, "--threads"),
+        ("bad opt level", ["run", f["relu"], "-O7"], 2, "-O7"),
+        ("check without data sets", ["check", f["empty_dir"]], 1, "test_data_set"),
+        ("check bad tolerance", ["check", f["empty_dir"], "--rtol", "abc"], 2, "--rtol"),
+    ]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kiln", required=True)
+    args = ap.parse_args()
+    failed = 0
+    with tempfile.TemporaryDirectory() as d:
+        f = make_fixtures(d)
+        for name, argv, want_rc, want_text in cases(f, d):
+            p = subprocess.run([args.kiln] + argv, capture_output=True, text=True, timeout=300)
+            lines = [l for l in p.stderr.splitlines() if l.strip()]
+            problems = []
+            if p.returncode < 0:
+                problems.append(f"killed by signal {-p.returncode}")
+            elif p.returncode != want_rc:
+                problems.append(f"exit {p.returncode}, expected {want_rc}")
+            if want_text not in p.stderr:
+                problems.append(f"stderr lacks {want_text!r}")
+            if want_rc == 1 and len(lines) != 1:
+                problems.append(f"{len(lines)} lines on stderr, expected 1")
+            for sub in (n for n in os.listdir(d) if n.startswith("out")):
+                left = os.listdir(os.path.join(d, sub))
+                if left:
+                    problems.append(f"a failed run left {left} in {sub}")
+            status = "ok" if not problems else "FAIL: " + "; ".join(problems)
+            print(f"{name}: {status}" + ("" if not problems else f"\n    stderr: {p.stderr.strip()[:400]}"))
+            failed += bool(problems)
+    print(f"run_errors: {len(cases(f, '/x')) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
