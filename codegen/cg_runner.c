@@ -234,6 +234,43 @@ void kn_runner_install_hooks(void) {
   pass_can_eval_hook = can_eval;
 }
 
+/* --shape: compiles for the given shapes before the first run, with zero-filled inputs (an input
+ * whose values shapes depend on is compiled again when real values come). Every input needs a
+ * shape, given or declared. */
+static KnStatus precompile(KnRunner *r, KnError *err) {
+  const KnGraph *g = r->model->graph;
+  KnArena *a = ir_arena_new();
+  KnTensor **in = a ? ir_arena_calloc(a, (size_t)g->n_inputs + 1, sizeof *in) : NULL;
+  KnStatus st = in ? KN_OK : kn_fail(err, KN_ERR_NOMEM, "out of memory");
+  for (int s = 0; s < r->opt.n_shapes && st == KN_OK; s++) {
+    bool found = false;
+    for (int i = 0; i < g->n_inputs; i++) found |= strcmp(g->inputs[i]->name, r->opt.shapes[s].name) == 0;
+    if (!found) st = kn_fail(err, KN_ERR_INVALID, "--shape %s: the model has no input of that name", r->opt.shapes[s].name);
+  }
+  for (int i = 0; i < g->n_inputs && st == KN_OK; i++) {
+    const KnValue *v = g->inputs[i];
+    const KnShapeBinding *b = NULL;
+    for (int s = 0; s < r->opt.n_shapes; s++)
+      if (strcmp(r->opt.shapes[s].name, v->name) == 0) b = &r->opt.shapes[s];
+    int64_t dims[IR_SYM_DATA_MAX];
+    int rank = b ? b->rank : v->type.shape.rank;
+    if (rank < 0 || rank > IR_SYM_DATA_MAX) {
+      st = kn_fail(err, KN_ERR_INVALID, "--shape: input %s needs a shape too", v->name);
+      break;
+    }
+    for (int d = 0; d < rank; d++) {
+      dims[d] = b ? b->dims[d] : v->type.shape.dims[d].value;
+      if (dims[d] < 0) st = kn_fail(err, KN_ERR_INVALID, "--shape: input %s has a dim that is not known; give its shape", v->name);
+    }
+    if (st == KN_OK && !(in[i] = ir_tensor_new(a, v->type.dtype, rank, dims, err))) st = err->status;
+    if (st == KN_OK && (st = check_input(v, in[i], err)) != KN_OK) break;
+  }
+  CacheEntry *e;
+  if (st == KN_OK) st = lookup(r, in, &e, err);
+  ir_arena_free(a);
+  return st;
+}
+
 /* ---- the API ------------------------------------------------------------------------------ */
 KnStatus kn_runner_new(KnModel *m, const KnRunOptions *o, KnRunner **out, KnError *err) {
   *out = NULL;
@@ -247,6 +284,11 @@ KnStatus kn_runner_new(KnModel *m, const KnRunOptions *o, KnRunner **out, KnErro
   if (st == KN_OK) st = pass_check_names(o->disabled, err);
   if (st != KN_OK) {
     r->model = NULL;
+    kn_runner_free(r);
+    return st;
+  }
+  if (o->n_shapes > 0 && (st = precompile(r, err)) != KN_OK) {
+    r->model = NULL; /* the caller keeps the model on failure */
     kn_runner_free(r);
     return st;
   }
