@@ -79,8 +79,13 @@ KnStatus cli_read_input_dir(const KnGraph *g, const char *dir, KnArena *a, KnTen
                      v->name, v->name);
     KnStatus st = fe_read_tensor_file(a, path, NULL, &inputs[feed[k]], err);
     if (st != KN_OK) return st;
+    cli_fix_bf16(inputs[feed[k]], v->type.dtype);
   }
   return KN_OK;
+}
+
+void cli_fix_bf16(KnTensor *t, KnDtype want) {
+  if (t && want == KN_BF16 && t->dtype == KN_U16) t->dtype = KN_BF16;
 }
 
 /* ---- comparing ---------------------------------------------------------------------------- */

@@ -34,6 +34,10 @@ int cli_feed_inputs(const KnGraph *g, int *index);
 KnStatus cli_read_input_dir(const KnGraph *g, const char *dir, KnArena *a, KnTensor **inputs,
                             KnError *err);
 
+/* ONNX's test data (onnx 1.12) stores bfloat16 tensors as uint16 bit patterns, since numpy has no
+ * bfloat16: a u16 tensor where bf16 is wanted is taken as bf16 (same bits). */
+void cli_fix_bf16(KnTensor *t, KnDtype want);
+
 /* numpy.testing.assert_allclose: |got - want| <= atol + rtol * |want|, NaN equal to NaN, same
  * dtype and shape. */
 typedef struct CliCompare {
