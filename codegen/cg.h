@@ -74,6 +74,8 @@ typedef struct CgKernel {
   LLVMValueRef ctx;        /* KnRtCtx * */
   LLVMValueRef *in;        /* node->n_inputs pointers (NULL entries for omitted inputs) */
   LLVMValueRef *out;       /* node->n_outputs pointers */
+  LLVMValueRef *extra;     /* inside a parallel body: the pointers passed by cg_parallel_for_extra */
+  int n_extra;
   LLVMBasicBlockRef fail_block; /* returns the status in fail_status; created on demand */
   LLVMValueRef fail_status;     /* alloca i32 */
   KnError *err;
@@ -151,6 +153,10 @@ void cg_check_status(CgKernel *k, LLVMValueRef status);
  * only values it creates itself may be used (it is another function). */
 typedef void (*CgBodyFn)(CgKernel *k, LLVMValueRef i, void *user);
 void cg_parallel_for(CgKernel *k, int64_t n, int64_t grain, CgBodyFn body, void *user);
+/* The same, also passing pointer values the kernel made (work buffers, a scalar's stack slot):
+ * inside body they are k'->extra[0 .. n_extra). */
+void cg_parallel_for_extra(CgKernel *k, int64_t n, int64_t grain, CgBodyFn body, void *user,
+                           LLVMValueRef *extra, int n_extra);
 
 /* ---- elementwise kernels (codegen/cg_elementwise.c) ---------------------------------------- */
 /* Computes output 0 = fn(inputs...) element by element, every present input broadcast to output

@@ -292,15 +292,22 @@ KnStatus cg_emit_kernel(CgModule *m, const KnNode *node, LLVMValueRef *out_fn, K
 /* The closure is an array of pointers: ctx, then every input, then every output (NULL for
  * omitted ones); the outlined body reloads them so the lowering sees the same kernel. */
 void cg_parallel_for(CgKernel *k, int64_t n, int64_t grain, CgBodyFn body, void *user) {
+  cg_parallel_for_extra(k, n, grain, body, user, NULL, 0);
+}
+
+void cg_parallel_for_extra(CgKernel *k, int64_t n, int64_t grain, CgBodyFn body, void *user,
+                           LLVMValueRef *extra, int n_extra) {
   CgModule *m = k->m;
   const KnNode *node = k->node;
-  int nargs = kernel_arg_count(node);
+  int nargs = kernel_arg_count(node) + n_extra;
   if (n <= 0) return;
   LLVMTypeRef arr_t = LLVMArrayType2(m->t_ptr, (uint64_t)nargs);
   LLVMValueRef closure = cg_var(k, arr_t, NULL);
   LLVMValueRef null = LLVMConstNull(m->t_ptr);
   for (int i = 0; i < nargs; i++) {
-    LLVMValueRef v = i == 0 ? k->ctx : i <= node->n_inputs ? k->in[i - 1] : k->out[i - 1 - node->n_inputs];
+    int base = kernel_arg_count(node);
+    LLVMValueRef v = i == 0 ? k->ctx : i <= node->n_inputs ? k->in[i - 1]
+                     : i < base ? k->out[i - 1 - node->n_inputs] : extra[i - base];
     LLVMValueRef idx[2] = {cg_i64(k, 0), cg_i64(k, i)};
     LLVMBuildStore(k->b, v ? v : null, LLVMBuildInBoundsGEP2(k->b, arr_t, closure, idx, 2, ""));
   }
@@ -311,16 +318,19 @@ void cg_parallel_for(CgKernel *k, int64_t n, int64_t grain, CgBodyFn body, void 
   LLVMBasicBlockRef resume = LLVMGetInsertBlock(k->b);
 
   /* The outlined body: for (i = begin; i < end; i++) body(i). */
-  LLVMValueRef in[node->n_inputs + 1], out[node->n_outputs + 1];
-  CgKernel sub = {.m = m, .b = m->b, .node = node, .fn = fn, .in = in, .out = out, .err = k->err};
+  LLVMValueRef in[node->n_inputs + 1], out[node->n_outputs + 1], ext[n_extra + 1];
+  CgKernel sub = {.m = m, .b = m->b, .node = node, .fn = fn, .in = in, .out = out, .err = k->err,
+                  .extra = ext, .n_extra = n_extra};
   LLVMPositionBuilderAtEnd(m->b, LLVMAppendBasicBlockInContext(m->ctx, fn, "entry"));
   LLVMValueRef cl = LLVMGetParam(fn, 0);
   for (int i = 0; i < nargs; i++) {
     LLVMValueRef idx = cg_i64(&sub, i);
     LLVMValueRef p = LLVMBuildLoad2(m->b, m->t_ptr, LLVMBuildInBoundsGEP2(m->b, m->t_ptr, cl, &idx, 1, ""), "");
+    int base = kernel_arg_count(node);
     if (i == 0) sub.ctx = p;
     else if (i <= node->n_inputs) in[i - 1] = k->in[i - 1] ? p : NULL;
-    else out[i - 1 - node->n_inputs] = k->out[i - 1 - node->n_inputs] ? p : NULL;
+    else if (i < base) out[i - 1 - node->n_inputs] = k->out[i - 1 - node->n_inputs] ? p : NULL;
+    else ext[i - base] = p;
   }
   CgLoop l = cg_loop_begin(&sub, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2));
   body(&sub, l.i, user);
