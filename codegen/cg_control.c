@@ -257,3 +257,35 @@ KnStatus cg_run_scan(const KnNode *n, KnTensor *const *in, KnArena *a, KnTensor 
     if (!(out[i] = stack(a, per[i], batch, 0, n->outputs[i], false, err))) return err->status;
   return KN_OK;
 }
+
+/* ---- SequenceMap: the body once per element; sequence inputs give element i, tensors whole ---- */
+KnStatus cg_run_sequence_map(const KnNode *n, KnTensor *const *in, KnArena *a, KnTensor **out, CgDynEnv *env,
+                             KnError *err) {
+  if (!in[0] || !in[0]->list) return kn_fail(err, KN_ERR_INVALID, "SequenceMap: input 0 must be a sequence");
+  int len = in[0]->list->n_tensors;
+  for (int j = 1; j < n->n_inputs; j++)
+    if (in[j] && in[j]->list && in[j]->list->n_tensors != len)
+      return kn_fail(err, KN_ERR_INVALID, "SequenceMap: sequence inputs differ in length");
+  KnRunner *r;
+  KnStatus st = body_runner(n, env, 0, "body", &r, err);
+  if (st != KN_OK) return st;
+  int n_out = n->n_outputs;
+  ScanParts parts[n_out + 1];
+  memset(parts, 0, sizeof parts);
+  KnTensor *formals[n->n_inputs + 1], *outs[n_out + 1];
+  for (int i = 0; i < len; i++) {
+    for (int j = 0; j < n->n_inputs; j++) formals[j] = in[j] && in[j]->list ? in[j]->list->tensors[i] : in[j];
+    if ((st = run_body(r, formals, n->n_inputs, env, a, outs, err)) != KN_OK) return st;
+    for (int k = 0; k < n_out; k++)
+      if (!parts_push(a, &parts[k], outs[k])) return kn_fail(err, KN_ERR_NOMEM, "out of memory");
+  }
+  for (int k = 0; k < n_out; k++) {
+    KnTensorList *l = ir_arena_alloc(a, sizeof *l);
+    if (!l) return kn_fail(err, KN_ERR_NOMEM, "out of memory");
+    const KnType *t = &n->outputs[k]->type;
+    *l = (KnTensorList){.kind = KN_TYPE_SEQUENCE, .elem = KN_TYPE_TENSOR, .dtype = t->elem ? t->elem->dtype : KN_UNDEF,
+                        .tensors = parts[k].items, .n_tensors = (int)parts[k].n};
+    if (!(out[k] = ir_tensor_box(a, l, err))) return err->status;
+  }
+  return KN_OK;
+}

@@ -110,8 +110,18 @@ static KnStatus dyn_nms(const KnNode *n, KnTensor *const *in, KnArena *a, KnTens
   return KN_OK;
 }
 
-CgDynFn cg_dynamic_op(KnOp op) {
-  switch (op) {
+bool cg_node_has_lists(const KnNode *n) {
+  for (int i = 0; i < n->n_inputs; i++)
+    if (n->inputs[i] && n->inputs[i]->type.kind != KN_TYPE_TENSOR) return true;
+  for (int i = 0; i < n->n_outputs; i++)
+    if (n->outputs[i] && n->outputs[i]->type.kind != KN_TYPE_TENSOR) return true;
+  return false;
+}
+
+CgDynFn cg_dynamic_fn(const KnNode *n) {
+  CgDynFn seq = cg_sequence_fn(n);
+  if (seq) return seq;
+  switch (n->op) {
   case KN_OP_NonZero: return dyn_nonzero;
   case KN_OP_Compress: return dyn_compress;
   case KN_OP_Unique: return dyn_unique;
@@ -125,5 +135,6 @@ CgDynFn cg_dynamic_op(KnOp op) {
 }
 
 void cg_dynamic_free_state(const KnNode *n, void *state) {
-  if (state && (n->op == KN_OP_If || n->op == KN_OP_Loop || n->op == KN_OP_Scan)) cg_control_free_state(state);
+  bool control = n->op == KN_OP_If || n->op == KN_OP_Loop || n->op == KN_OP_Scan || n->op == KN_OP_SequenceMap;
+  if (state && control) cg_control_free_state(state);
 }

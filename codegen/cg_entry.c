@@ -81,7 +81,7 @@ KnStatus cg_emit_entry(CgModule *m, KnGraph *g, const CgPlan *plan, const char *
   for (int i = 0; i < g->n_nodes; i++) call_kernel(m, entry, &a, plan, g->nodes[i], kernels[i]);
   for (int i = 0; i < g->n_outputs; i++) {
     const CgSlot *s = &plan->slots[g->outputs[i]->id];
-    if (s->home == CG_HOME_OUTPUT && s->index == i) continue;
+    if ((s->home == CG_HOME_OUTPUT && s->index == i) || s->home == CG_HOME_NONE) continue;
     LLVMValueRef dst = table_entry(m, a.outputs, i);
     LLVMBuildMemCpy(m->b, dst, 1, slot_pointer(m, &a, s), 1, LLVMConstInt(m->t_i64, s->nbytes, 0));
   }

@@ -28,10 +28,17 @@ struct KnRunner {
 };
 
 /* ---- checking inputs ---------------------------------------------------------------------- */
+static const char *kind_name(KnTypeKind k) {
+  return k == KN_TYPE_SEQUENCE ? "a sequence" : k == KN_TYPE_OPTIONAL ? "an optional" : k == KN_TYPE_TENSOR ? "a tensor" : "a value of another kind";
+}
+
 static KnStatus check_input(const KnValue *v, const KnTensor *t, KnError *err) {
   const KnType *ty = &v->type;
-  if (ty->kind != KN_TYPE_TENSOR)
-    return kn_fail(err, KN_ERR_UNSUPPORTED, "input %s: only tensor inputs can be run", v->name);
+  KnTypeKind got = t->list ? t->list->kind : KN_TYPE_TENSOR;
+  if (ty->kind == KN_TYPE_OPTIONAL) return KN_OK; /* a present value stands for an optional holding it */
+  if (ty->kind != got)
+    return kn_fail(err, KN_ERR_INVALID, "input %s: expected %s, got %s", v->name, kind_name(ty->kind), kind_name(got));
+  if (t->list) return KN_OK; /* element types are checked by the ops that open it */
   if (t->dtype != ty->dtype)
     return kn_fail(err, KN_ERR_INVALID, "input %s: expected dtype %s, got %s", v->name,
                    ir_dtype_name(ty->dtype), ir_dtype_name(t->dtype));
@@ -48,6 +55,8 @@ static KnStatus check_input(const KnValue *v, const KnTensor *t, KnError *err) {
 
 /* ---- the cache ---------------------------------------------------------------------------- */
 static bool same_shape(const KnTensor *a, const KnTensor *b) {
+  /* Sequences never reach compiled code (their ops run between stages): only the kind matters. */
+  if (a->list || b->list) return a->list && b->list && a->list->kind == b->list->kind;
   if (a->rank != b->rank || a->dtype != b->dtype) return false;
   for (int d = 0; d < a->rank; d++)
     if (a->dims[d] != b->dims[d]) return false;
@@ -67,9 +76,10 @@ static bool entry_matches(const CacheEntry *e, int n, KnTensor *const *inputs) {
  * is not concrete, or one that only a runtime kernel computes. */
 static int first_open_node(const KnGraph *g) {
   for (int i = 0; i < g->n_nodes; i++) {
-    if (!cg_lowering(g->nodes[i]->op) && cg_dynamic_op(g->nodes[i]->op)) return i;
-    for (int j = 0; j < g->nodes[i]->n_outputs; j++) {
-      const KnValue *v = g->nodes[i]->outputs[j];
+    const KnNode *n = g->nodes[i];
+    if ((!cg_lowering(n->op) || cg_node_has_lists(n)) && cg_dynamic_fn(n)) return i;
+    for (int j = 0; j < n->n_outputs; j++) {
+      const KnValue *v = n->outputs[j];
       if (v && v->type.kind == KN_TYPE_TENSOR && !ir_shape_is_const(&v->type.shape)) return i;
     }
   }
@@ -86,10 +96,16 @@ static const KnValue *first_open_value(const KnGraph *g) {
 }
 
 static bool bindable(const KnTensor *t) {
-  return t->dtype != KN_STRING && t->numel <= BIND_MAX_ELEMS;
+  return !t->list && t->dtype != KN_STRING && t->numel <= BIND_MAX_ELEMS;
 }
 
 static KnTensor *copy_tensor(KnArena *a, const KnTensor *t, bool with_data, KnError *err) {
+  if (t->list) { /* a cache key keeps only a sequence's kind */
+    KnTensorList *l = ir_arena_alloc(a, sizeof *l);
+    if (!l) return kn_fail(err, KN_ERR_NOMEM, "out of memory"), NULL;
+    l->kind = t->list->kind;
+    return ir_tensor_box(a, l, err);
+  }
   KnTensor *c = ir_tensor_new(a, t->dtype, t->rank, t->dims, err);
   if (c && with_data && t->nbytes) memcpy(c->data, t->data, t->nbytes);
   return c;
@@ -127,10 +143,11 @@ static KnStatus fold_until_concrete(KnModel *m, KnError *err) {
 static KnStatus specialize(KnModel *m, KnTensor *const *inputs, bool *bound, int *split, KnError *err) {
   KnGraph *g = m->graph;
   KnShapeBinding bind[g->n_inputs + 1];
+  int n_bind = 0;
   *split = -1;
   for (int i = 0; i < g->n_inputs; i++)
-    bind[i] = (KnShapeBinding){g->inputs[i]->name, inputs[i]->rank, inputs[i]->dims};
-  KnStatus st = ir_specialize(g, bind, g->n_inputs, err);
+    if (!inputs[i]->list) bind[n_bind++] = (KnShapeBinding){g->inputs[i]->name, inputs[i]->rank, inputs[i]->dims};
+  KnStatus st = ir_specialize(g, bind, n_bind, err);
   if (st == KN_OK && first_open_value(g)) st = fold_until_concrete(m, err);
   if (st != KN_OK || !first_open_value(g)) {
     ir_graph_renumber(g);
@@ -313,6 +330,11 @@ void kn_runner_free(KnRunner *r) {
 static KnStatus alloc_outputs(const KnGraph *g, KnArena *a, KnTensor **outputs, void **bufs, KnError *err) {
   for (int i = 0; i < g->n_outputs; i++) {
     const KnValue *v = g->outputs[i];
+    if (v->type.kind != KN_TYPE_TENSOR) { /* filled by the caller: a sequence passed through */
+      outputs[i] = NULL;
+      bufs[i] = NULL;
+      continue;
+    }
     int64_t dims[v->type.shape.rank + 1];
     for (int d = 0; d < v->type.shape.rank; d++) dims[d] = v->type.shape.dims[d].value;
     outputs[i] = ir_tensor_new(a, v->type.dtype, v->type.shape.rank, dims, err);
@@ -341,7 +363,15 @@ KnStatus kn_runner_run(KnRunner *r, KnRtCtx *ctx, KnTensor *const *inputs, KnAre
   void *in_bufs[g->n_inputs + 1], *out_bufs[cg->n_outputs + 1];
   for (int i = 0; i < g->n_inputs; i++) in_bufs[i] = in[i]->data;
   if ((st = alloc_outputs(cg, out_arena, outputs, out_bufs, err)) != KN_OK) return st;
-  return cg_program_run(e->prog, ctx, in_bufs, out_bufs, err);
+  if ((st = cg_program_run(e->prog, ctx, in_bufs, out_bufs, err)) != KN_OK) return st;
+  for (int i = 0; i < cg->n_outputs; i++) { /* sequences passed from an input straight through */
+    if (cg->outputs[i]->type.kind == KN_TYPE_TENSOR) continue;
+    for (int j = 0; j < g->n_inputs; j++)
+      if (strcmp(g->inputs[j]->name, cg->outputs[i]->name) == 0) outputs[i] = in[j];
+    if (!outputs[i])
+      return kn_fail(err, KN_ERR_INTERNAL, "output %s: a sequence that no runtime kernel made", cg->outputs[i]->name);
+  }
+  return KN_OK;
 }
 
 const KnProgram *kn_runner_last_program(const KnRunner *r) { return r->last ? r->last->prog : NULL; }

@@ -83,7 +83,7 @@ KnStatus cg_stage_build(KnModel *spec, int split, const KnRunOptions *o, CgStage
   KnGraph *g = spec->graph;
   ir_graph_renumber(g);
   const KnNode *cut = g->nodes[split];
-  CgDynFn dyn = cg_dynamic_op(cut->op);
+  CgDynFn dyn = cg_dynamic_fn(cut);
   char label[256];
   if (!dyn && !cg_lowering(cut->op))
     return kn_fail(err, KN_ERR_UNSUPPORTED, "%s: op %s%s%s (opset %d) is not supported by kiln (no kernel, no runtime kernel)",
@@ -129,6 +129,22 @@ void cg_stage_free(CgStaged *s) {
   pthread_mutex_destroy(&s->lock);
   ir_model_free(s->spec);
   free(s);
+}
+
+/* A deep copy of a boxed sequence or optional (its list and every tensor's data) in arena a. */
+static KnTensor *copy_box(KnArena *a, const KnTensor *b, KnError *err) {
+  const KnTensorList *l = b->list;
+  KnTensorList *c = ir_arena_alloc(a, sizeof *c);
+  KnTensor **items = ir_arena_calloc(a, (size_t)l->n_tensors + 1, sizeof *items);
+  if (!c || !items) return kn_fail(err, KN_ERR_NOMEM, "out of memory"), NULL;
+  *c = *l;
+  c->tensors = items;
+  for (int i = 0; i < l->n_tensors; i++) {
+    const KnTensor *t = l->tensors[i];
+    if (!(items[i] = ir_tensor_new(a, t->dtype, t->rank, t->dims, err))) return NULL;
+    if (t->nbytes) memcpy(items[i]->data, t->data, t->nbytes);
+  }
+  return ir_tensor_box(a, c, err);
 }
 
 /* ---- running ------------------------------------------------------------------------------- */
@@ -183,6 +199,9 @@ KnStatus cg_stage_run(CgStaged *s, KnRtCtx *ctx, KnTensor *const *inputs, KnAren
   }
   if (st == KN_OK && s->dyn) st = run_dynamic(s, ctx, &map, tmp, err);
   if (st == KN_OK) st = run_part(s->rest, ctx, &map, out_arena, outputs, err);
+  /* Sequences pass through stages by pointer and may live in tmp: give the caller its own copy. */
+  for (int i = 0; st == KN_OK && i < g->n_outputs; i++)
+    if (outputs[i] && outputs[i]->list && !(outputs[i] = copy_box(out_arena, outputs[i], err))) st = err->status;
   ir_arena_free(tmp);
   return st;
 }

@@ -20,9 +20,11 @@ typedef struct CgDynEnv {
 /* Computes node n on real tensors (in[i] NULL for omitted inputs), allocating outputs in a. */
 typedef KnStatus (*CgDynFn)(const KnNode *n, KnTensor *const *in, KnArena *a, KnTensor **out,
                             CgDynEnv *env, KnError *err);
-/* The runtime kernel for an op whose output size depends on data (NonZero, ...) or that runs
- * subgraphs (If, Loop, Scan), or NULL. */
-CgDynFn cg_dynamic_op(KnOp op);
+/* The runtime kernel for node n: ops whose output size depends on data (NonZero, ...), that run
+ * subgraphs (If, Loop, Scan), or that take or make sequences and optionals; NULL if none. */
+CgDynFn cg_dynamic_fn(const KnNode *n);
+/* Whether a node takes or makes a sequence or optional (those never reach generated code). */
+bool cg_node_has_lists(const KnNode *n);
 void cg_dynamic_free_state(const KnNode *n, void *state);
 
 /* Control flow (codegen/cg_control.c). */
@@ -32,7 +34,11 @@ KnStatus cg_run_loop(const KnNode *n, KnTensor *const *in, KnArena *a, KnTensor 
                      KnError *err);
 KnStatus cg_run_scan(const KnNode *n, KnTensor *const *in, KnArena *a, KnTensor **out, CgDynEnv *env,
                      KnError *err);
+KnStatus cg_run_sequence_map(const KnNode *n, KnTensor *const *in, KnArena *a, KnTensor **out, CgDynEnv *env,
+                             KnError *err);
 void cg_control_free_state(void *state);
+/* Sequence and optional ops (codegen/cg_sequence.c): NULL if op has none. */
+CgDynFn cg_sequence_fn(const KnNode *n);
 /* TfIdfVectorizer (codegen/cg_tfidf.c). */
 KnStatus cg_run_tfidf(const KnNode *n, KnTensor *const *in, KnArena *a, KnTensor **out, CgDynEnv *env,
                       KnError *err);

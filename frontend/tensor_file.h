@@ -5,17 +5,7 @@
 
 #include "frontend/frontend.h"
 
-/* What a SequenceProto or OptionalProto file holds: a flat list of tensors and how they nest. */
-typedef struct KnTensorList {
-  const char *name;   /* the proto's name, NULL when unset */
-  KnTypeKind kind;    /* the file's message: KN_TYPE_SEQUENCE or KN_TYPE_OPTIONAL */
-  KnTypeKind elem;    /* what the tensors form: KN_TYPE_TENSOR for a sequence of tensors or an
-                         optional holding one tensor, KN_TYPE_SEQUENCE for an optional holding a
-                         sequence of tensors, KN_TYPE_NONE for an empty optional */
-  KnDtype dtype;      /* the tensors' element type (all equal); KN_UNDEF when there are none */
-  KnTensor **tensors; /* n_tensors entries, arena-owned */
-  int n_tensors;
-} KnTensorList;
+/* SequenceProto and OptionalProto files hold a KnTensorList (ir/ir.h). */
 
 /* ---- reading (frontend/tensor_file.c) ------------------------------------------------------ */
 /* Reads one tensor from path into arena a, by content: the .npy magic "\x93NUMPY", else an ONNX

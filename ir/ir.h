@@ -109,6 +109,7 @@ KnType ir_type_tensor(KnArena *a, KnDtype dtype, int rank, const int64_t *dims);
 int ir_type_format(const KnType *t, char *buf, size_t size);
 
 /* ---- tensors (constant data) ---------------------------------------------------------------- */
+struct KnTensorList;
 typedef struct KnTensor {
   const char *name;     /* initializer name, or NULL for anonymous attribute tensors */
   KnDtype dtype;
@@ -120,7 +121,24 @@ typedef struct KnTensor {
   const char *location; /* external data file it was read from (relative), else NULL */
   int64_t offset;       /* byte offset in that file */
   const char *doc;
+  /* Non-NULL: this is not a tensor but a box carrying a sequence or optional through code that
+   * passes run-time values as KnTensor * (the runner, stages, control flow); dtype and dims are
+   * then meaningless. Only sequence-aware code opens it. */
+  struct KnTensorList *list;
 } KnTensor;
+
+/* What a sequence- or optional-typed value holds at run time (and what SequenceProto and
+ * OptionalProto files hold): a flat list of tensors and how they nest. */
+typedef struct KnTensorList {
+  const char *name;   /* the proto's name, NULL when unset */
+  KnTypeKind kind;    /* KN_TYPE_SEQUENCE or KN_TYPE_OPTIONAL */
+  KnTypeKind elem;    /* what the tensors form: KN_TYPE_TENSOR for a sequence of tensors or an
+                         optional holding one tensor, KN_TYPE_SEQUENCE for an optional holding a
+                         sequence of tensors, KN_TYPE_NONE for an empty optional */
+  KnDtype dtype;      /* the tensors' element type (all equal); KN_UNDEF when there are none */
+  KnTensor **tensors; /* n_tensors entries, arena-owned */
+  int n_tensors;
+} KnTensorList;
 
 typedef struct KnSparseTensor {
   KnTensor *values;  /* [NNZ] */
@@ -131,6 +149,8 @@ typedef struct KnSparseTensor {
 
 /* Allocates a tensor with zeroed data; dims may be NULL for rank 0. NULL + err on overflow/OOM. */
 KnTensor *ir_tensor_new(KnArena *a, KnDtype dtype, int rank, const int64_t *dims, KnError *err);
+/* A box for a sequence or optional (see KnTensor.list); NULL + err on OOM. */
+KnTensor *ir_tensor_box(KnArena *a, KnTensorList *l, KnError *err);
 /* Reads element i of a numeric/bool tensor as int64 or double (converting). */
 int64_t ir_tensor_get_int(const KnTensor *t, int64_t i);
 double ir_tensor_get_double(const KnTensor *t, int64_t i);

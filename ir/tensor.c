@@ -124,3 +124,11 @@ int64_t ir_tensor_get_int(const KnTensor *t, int64_t i) {
   default: return 0;
   }
 }
+
+KnTensor *ir_tensor_box(KnArena *a, KnTensorList *l, KnError *err) {
+  KnTensor *t = ir_arena_alloc(a, sizeof *t);
+  if (!t) return kn_fail(err, KN_ERR_NOMEM, "out of memory"), NULL;
+  t->dtype = l->dtype;
+  t->list = l;
+  return t;
+}

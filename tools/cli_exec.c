@@ -68,8 +68,6 @@ KnStatus cli_read_input_dir(const KnGraph *g, const char *dir, KnArena *a, KnTen
   int n = cli_feed_inputs(g, feed);
   for (int k = 0; k < n; k++) {
     const KnValue *v = g->inputs[feed[k]];
-    if (v->type.kind != KN_TYPE_TENSOR)
-      return kn_fail(err, KN_ERR_UNSUPPORTED, "input %s: sequence and optional inputs cannot be run yet", v->name);
     char path[4096];
     snprintf(path, sizeof path, "%s/input_%d.pb", dir, k);
     if (!file_exists(path)) snprintf(path, sizeof path, "%s/input_%d.npy", dir, k);
@@ -77,11 +75,30 @@ KnStatus cli_read_input_dir(const KnGraph *g, const char *dir, KnArena *a, KnTen
     if (!file_exists(path))
       return kn_fail(err, KN_ERR_IO, "%s: no input_%d.pb, input_%d.npy or %s.npy for input %s", dir, k, k,
                      v->name, v->name);
-    KnStatus st = fe_read_tensor_file(a, path, NULL, &inputs[feed[k]], err);
+    KnStatus st = cli_read_value(a, path, &v->type, &inputs[feed[k]], err);
     if (st != KN_OK) return st;
-    cli_fix_bf16(inputs[feed[k]], v->type.dtype);
   }
   return KN_OK;
+}
+
+KnStatus cli_read_value(KnArena *a, const char *path, const KnType *type, KnTensor **out, KnError *err) {
+  if (type->kind == KN_TYPE_SEQUENCE || type->kind == KN_TYPE_OPTIONAL) {
+    KnTensorList *l;
+    KnStatus st = fe_read_sequence_file(a, path, type->kind, NULL, &l, err);
+    if (st != KN_OK) return st;
+    return (*out = ir_tensor_box(a, l, err)) ? KN_OK : err->status;
+  }
+  KnStatus st = fe_read_tensor_file(a, path, NULL, out, err);
+  if (st == KN_OK) cli_fix_bf16(*out, type->dtype);
+  return st;
+}
+
+KnStatus cli_write_value(const char *path, const KnTensor *t, bool npy, KnError *err) {
+  if (t->list) {
+    if (npy) return KN_OK; /* .npy has no sequences; the .pb beside it holds them */
+    return fe_write_sequence_pb(path, t->list, err);
+  }
+  return npy ? fe_write_tensor_npy(path, t, err) : fe_write_tensor_pb(path, t, NULL, err);
 }
 
 void cli_fix_bf16(KnTensor *t, KnDtype want) {
@@ -121,6 +138,11 @@ void cli_compare(const KnTensor *got, const KnTensor *want, double rtol, double 
 }
 
 void cli_format_shape(const KnTensor *t, char *buf, size_t size) {
+  if (t->list) {
+    snprintf(buf, size, "%s of %d %s tensors", t->list->kind == KN_TYPE_SEQUENCE ? "sequence" : "optional",
+             t->list->n_tensors, ir_dtype_name(t->list->dtype));
+    return;
+  }
   size_t used = (size_t)snprintf(buf, size, "%s[", ir_dtype_name(t->dtype));
   for (int d = 0; d < t->rank && used < size; d++)
     used += (size_t)snprintf(buf + used, size - used, "%s%lld", d ? "," : "", (long long)t->dims[d]);

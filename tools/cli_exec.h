@@ -34,6 +34,12 @@ int cli_feed_inputs(const KnGraph *g, int *index);
 KnStatus cli_read_input_dir(const KnGraph *g, const char *dir, KnArena *a, KnTensor **inputs,
                             KnError *err);
 
+/* Reads a value of the given type from path: a tensor file, or for sequence/optional types a
+ * SequenceProto/OptionalProto file, boxed (KnTensor.list). */
+KnStatus cli_read_value(KnArena *a, const char *path, const KnType *type, KnTensor **out, KnError *err);
+/* Writes a value as .pb (a box as SequenceProto/OptionalProto) or, with npy, as .npy (boxes: nothing). */
+KnStatus cli_write_value(const char *path, const KnTensor *t, bool npy, KnError *err);
+
 /* ONNX's test data (onnx 1.12) stores bfloat16 tensors as uint16 bit patterns, since numpy has no
  * bfloat16: a u16 tensor where bf16 is wanted is taken as bf16 (same bits). */
 void cli_fix_bf16(KnTensor *t, KnDtype want);

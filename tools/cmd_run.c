@@ -74,7 +74,7 @@ static KnStatus read_named_inputs(const RunArgs *r, const KnGraph *g, KnArena *a
     if (found < 0)
       return kn_fail(err, KN_ERR_INVALID, "--input %.*s: the model has no input of that name", (int)len,
                      r->input_specs[s]);
-    KnStatus st = fe_read_tensor_file(a, eq + 1, NULL, &in[found], err);
+    KnStatus st = cli_read_value(a, eq + 1, &g->inputs[found]->type, &in[found], err);
     if (st != KN_OK) return st;
   }
   return KN_OK;
@@ -86,10 +86,10 @@ static KnStatus write_outputs(const RunArgs *r, KnTensor **outs, int n, KnError 
   for (int i = 0; i < n; i++) {
     char path[4096];
     snprintf(path, sizeof path, "%s/output_%d.pb", r->output_dir, i);
-    KnStatus st = fe_write_tensor_pb(path, outs[i], NULL, err);
+    KnStatus st = cli_write_value(path, outs[i], false, err);
     if (st == KN_OK && r->npy) {
       snprintf(path, sizeof path, "%s/output_%d.npy", r->output_dir, i);
-      st = fe_write_tensor_npy(path, outs[i], err);
+      st = cli_write_value(path, outs[i], true, err);
     }
     if (st != KN_OK) return st;
   }
@@ -101,7 +101,7 @@ static void print_output(const KnTensor *t) {
   cli_format_shape(t, shape, sizeof shape);
   printf("output %s: %s", t->name, shape);
   int64_t show = t->numel < 6 ? t->numel : 6;
-  if (t->dtype != KN_STRING) {
+  if (!t->list && t->dtype != KN_STRING) {
     printf(" =");
     for (int64_t i = 0; i < show; i++) printf(" %.6g", ir_tensor_get_double(t, i));
     if (show < t->numel) printf(" ...");
