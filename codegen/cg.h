@@ -46,6 +46,11 @@ typedef struct CgPlan {
 /* Assigns every value of g (already renumbered) a slot; arena buffers are reused once their last
  * reader has run. Fails on a value whose shape is not concrete. */
 KnStatus cg_plan_graph(KnGraph *g, CgPlan *plan, KnError *err);
+/* Sequences, optionals and string tensors never reach generated code: runtime kernels handle
+ * them between stages, and a compiled part only passes them from an input to an output. */
+static inline bool cg_runtime_only(const KnValue *v) {
+  return v && (v->type.kind != KN_TYPE_TENSOR || v->type.dtype == KN_STRING);
+}
 void cg_plan_free(CgPlan *plan);
 
 /* ---- the module under construction (codegen/cg_module.c) ----------------------------------- */

@@ -112,9 +112,9 @@ static KnStatus dyn_nms(const KnNode *n, KnTensor *const *in, KnArena *a, KnTens
 
 bool cg_node_has_lists(const KnNode *n) {
   for (int i = 0; i < n->n_inputs; i++)
-    if (n->inputs[i] && n->inputs[i]->type.kind != KN_TYPE_TENSOR) return true;
+    if (cg_runtime_only(n->inputs[i])) return true;
   for (int i = 0; i < n->n_outputs; i++)
-    if (n->outputs[i] && n->outputs[i]->type.kind != KN_TYPE_TENSOR) return true;
+    if (cg_runtime_only(n->outputs[i])) return true;
   return false;
 }
 
@@ -130,6 +130,8 @@ CgDynFn cg_dynamic_fn(const KnNode *n) {
   case KN_OP_Loop: return cg_run_loop;
   case KN_OP_Scan: return cg_run_scan;
   case KN_OP_TfIdfVectorizer: return cg_run_tfidf;
+  case KN_OP_StringNormalizer: return cg_run_string_normalizer;
+  case KN_OP_Cast: case KN_OP_CastLike: return cg_node_has_lists(n) ? cg_run_string_cast : NULL;
   default: return NULL;
   }
 }

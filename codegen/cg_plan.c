@@ -130,7 +130,7 @@ KnStatus cg_plan_graph(KnGraph *g, CgPlan *plan, KnError *err) {
   KnStatus st;
   for (int i = 0; i < g->n_inputs; i++) {
     CgSlot *s = &plan->slots[g->inputs[i]->id];
-    if (g->inputs[i]->type.kind != KN_TYPE_TENSOR) continue; /* a sequence the runner passes through */
+    if (cg_runtime_only(g->inputs[i])) continue; /* passed through by the runner */
     if ((st = value_bytes(g->inputs[i], &s->nbytes, err)) != KN_OK) return st;
     *s = (CgSlot){CG_HOME_INPUT, i, 0, s->nbytes};
   }

@@ -330,7 +330,7 @@ void kn_runner_free(KnRunner *r) {
 static KnStatus alloc_outputs(const KnGraph *g, KnArena *a, KnTensor **outputs, void **bufs, KnError *err) {
   for (int i = 0; i < g->n_outputs; i++) {
     const KnValue *v = g->outputs[i];
-    if (v->type.kind != KN_TYPE_TENSOR) { /* filled by the caller: a sequence passed through */
+    if (cg_runtime_only(v)) { /* filled by the caller: a sequence or strings passed through */
       outputs[i] = NULL;
       bufs[i] = NULL;
       continue;
@@ -364,12 +364,12 @@ KnStatus kn_runner_run(KnRunner *r, KnRtCtx *ctx, KnTensor *const *inputs, KnAre
   for (int i = 0; i < g->n_inputs; i++) in_bufs[i] = in[i]->data;
   if ((st = alloc_outputs(cg, out_arena, outputs, out_bufs, err)) != KN_OK) return st;
   if ((st = cg_program_run(e->prog, ctx, in_bufs, out_bufs, err)) != KN_OK) return st;
-  for (int i = 0; i < cg->n_outputs; i++) { /* sequences passed from an input straight through */
-    if (cg->outputs[i]->type.kind == KN_TYPE_TENSOR) continue;
+  for (int i = 0; i < cg->n_outputs; i++) { /* sequences, strings passed from an input straight through */
+    if (!cg_runtime_only(cg->outputs[i])) continue;
     for (int j = 0; j < g->n_inputs; j++)
       if (strcmp(g->inputs[j]->name, cg->outputs[i]->name) == 0) outputs[i] = in[j];
     if (!outputs[i])
-      return kn_fail(err, KN_ERR_INTERNAL, "output %s: a sequence that no runtime kernel made", cg->outputs[i]->name);
+      return kn_fail(err, KN_ERR_INTERNAL, "output %s: a sequence or string tensor that no runtime kernel made", cg->outputs[i]->name);
   }
   return KN_OK;
 }

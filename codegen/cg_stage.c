@@ -131,20 +131,33 @@ void cg_stage_free(CgStaged *s) {
   free(s);
 }
 
-/* A deep copy of a boxed sequence or optional (its list and every tensor's data) in arena a. */
-static KnTensor *copy_box(KnArena *a, const KnTensor *b, KnError *err) {
-  const KnTensorList *l = b->list;
-  KnTensorList *c = ir_arena_alloc(a, sizeof *c);
-  KnTensor **items = ir_arena_calloc(a, (size_t)l->n_tensors + 1, sizeof *items);
-  if (!c || !items) return kn_fail(err, KN_ERR_NOMEM, "out of memory"), NULL;
-  *c = *l;
-  c->tensors = items;
-  for (int i = 0; i < l->n_tensors; i++) {
-    const KnTensor *t = l->tensors[i];
-    if (!(items[i] = ir_tensor_new(a, t->dtype, t->rank, t->dims, err))) return NULL;
-    if (t->nbytes) memcpy(items[i]->data, t->data, t->nbytes);
+/* A deep copy in arena a of a tensor (strings included) or a boxed sequence or optional. */
+static KnTensor *copy_value(KnArena *a, const KnTensor *t, KnError *err) {
+  if (t->list) {
+    const KnTensorList *l = t->list;
+    KnTensorList *c = ir_arena_alloc(a, sizeof *c);
+    KnTensor **items = ir_arena_calloc(a, (size_t)l->n_tensors + 1, sizeof *items);
+    if (!c || !items) return kn_fail(err, KN_ERR_NOMEM, "out of memory"), NULL;
+    *c = *l;
+    c->tensors = items;
+    for (int i = 0; i < l->n_tensors; i++)
+      if (!(items[i] = copy_value(a, l->tensors[i], err))) return NULL;
+    return ir_tensor_box(a, c, err);
   }
-  return ir_tensor_box(a, c, err);
+  KnTensor *c = ir_tensor_new(a, t->dtype, t->rank, t->dims, err);
+  if (!c) return NULL;
+  if (t->nbytes) memcpy(c->data, t->data, t->nbytes);
+  if (t->dtype == KN_STRING) {
+    const KnBytes *src = t->data;
+    KnBytes *dst = c->data;
+    for (int64_t i = 0; i < t->numel; i++) {
+      char *s = ir_arena_strndup(a, src[i].data, src[i].len);
+      if (!s) return kn_fail(err, KN_ERR_NOMEM, "out of memory"), NULL;
+      dst[i] = (KnBytes){s, src[i].len};
+    }
+  }
+  c->name = t->name;
+  return c;
 }
 
 /* ---- running ------------------------------------------------------------------------------- */
@@ -201,7 +214,9 @@ KnStatus cg_stage_run(CgStaged *s, KnRtCtx *ctx, KnTensor *const *inputs, KnAren
   if (st == KN_OK) st = run_part(s->rest, ctx, &map, out_arena, outputs, err);
   /* Sequences pass through stages by pointer and may live in tmp: give the caller its own copy. */
   for (int i = 0; st == KN_OK && i < g->n_outputs; i++)
-    if (outputs[i] && outputs[i]->list && !(outputs[i] = copy_box(out_arena, outputs[i], err))) st = err->status;
+    if (outputs[i] && (outputs[i]->list || outputs[i]->dtype == KN_STRING) &&
+        !(outputs[i] = copy_value(out_arena, outputs[i], err)))
+      st = err->status;
   ir_arena_free(tmp);
   return st;
 }

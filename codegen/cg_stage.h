@@ -23,7 +23,8 @@ typedef KnStatus (*CgDynFn)(const KnNode *n, KnTensor *const *in, KnArena *a, Kn
 /* The runtime kernel for node n: ops whose output size depends on data (NonZero, ...), that run
  * subgraphs (If, Loop, Scan), or that take or make sequences and optionals; NULL if none. */
 CgDynFn cg_dynamic_fn(const KnNode *n);
-/* Whether a node takes or makes a sequence or optional (those never reach generated code). */
+/* Whether a node takes or makes a sequence, an optional or a string tensor (those never reach
+ * generated code). */
 bool cg_node_has_lists(const KnNode *n);
 void cg_dynamic_free_state(const KnNode *n, void *state);
 
@@ -39,6 +40,11 @@ KnStatus cg_run_sequence_map(const KnNode *n, KnTensor *const *in, KnArena *a, K
 void cg_control_free_state(void *state);
 /* Sequence and optional ops (codegen/cg_sequence.c): NULL if op has none. */
 CgDynFn cg_sequence_fn(const KnNode *n);
+/* Strings (codegen/cg_string.c). */
+KnStatus cg_run_string_cast(const KnNode *n, KnTensor *const *in, KnArena *a, KnTensor **out, CgDynEnv *env,
+                            KnError *err);
+KnStatus cg_run_string_normalizer(const KnNode *n, KnTensor *const *in, KnArena *a, KnTensor **out, CgDynEnv *env,
+                                  KnError *err);
 /* TfIdfVectorizer (codegen/cg_tfidf.c). */
 KnStatus cg_run_tfidf(const KnNode *n, KnTensor *const *in, KnArena *a, KnTensor **out, CgDynEnv *env,
                       KnError *err);
