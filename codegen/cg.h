@@ -200,6 +200,10 @@ void cg_broadcast_strides(const KnShape *in, const KnShape *out, int64_t *stride
 
 /* "node NAME (Op)", or "node Op producing OUT" for unnamed nodes: for messages. */
 const char *cg_node_label(const KnNode *n, char *buf, size_t size);
+/* "f32,-,i64": the node's input dtypes ("-" omitted, "seq"/"opt" for those), for messages. */
+void cg_describe_inputs(const KnNode *n, char *buf, size_t size);
+/* KN_ERR_UNSUPPORTED for a node nothing in kiln computes, naming op, domain, opset and dtypes. */
+KnStatus cg_no_kernel_error(const KnNode *n, const char *by, KnError *err);
 /* KN_ERR_UNSUPPORTED naming op, domain, opset and dtype, e.g. for a dtype a lowering lacks. */
 KnStatus cg_unsupported(CgKernel *k, const char *what);
 

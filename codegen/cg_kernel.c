@@ -258,11 +258,8 @@ static int kernel_arg_count(const KnNode *n) { return 1 + n->n_inputs + n->n_out
 
 KnStatus cg_emit_kernel(CgModule *m, const KnNode *node, LLVMValueRef *out_fn, KnError *err) {
   CgLowerFn lower = cg_lowering(node->op);
-  char label[256];
   if (!lower)
-    return kn_fail(err, KN_ERR_UNSUPPORTED, "%s: op %s%s%s (opset %d) is not supported by kiln's code generator",
-                   cg_node_label(node, label, sizeof label), ir_domain_name(node->domain),
-                   node->domain == KN_DOMAIN_ONNX ? "" : ".", ir_ops[node->op].name, node->opset);
+    return cg_no_kernel_error(node, "kiln's code generator", err);
   int nargs = kernel_arg_count(node);
   LLVMTypeRef args[nargs];
   for (int i = 0; i < nargs; i++) args[i] = m->t_ptr;
@@ -392,15 +389,29 @@ void cg_broadcast_strides(const KnShape *in, const KnShape *out, int64_t *stride
   }
 }
 
+KnStatus cg_no_kernel_error(const KnNode *n, const char *by, KnError *err) {
+  char label[256], types[256];
+  cg_describe_inputs(n, types, sizeof types);
+  return kn_fail(err, KN_ERR_UNSUPPORTED, "%s: op %s%s%s (opset %d) with inputs (%s) is not supported by %s",
+                 cg_node_label(n, label, sizeof label), ir_domain_name(n->domain),
+                 n->domain == KN_DOMAIN_ONNX ? "" : ".", ir_ops[n->op].name, n->opset, types, by);
+}
+
+void cg_describe_inputs(const KnNode *n, char *buf, size_t size) {
+  size_t used = 0;
+  buf[0] = 0;
+  for (int i = 0; i < n->n_inputs && used + 16 < size; i++) {
+    const KnValue *v = n->inputs[i];
+    const char *name = !v ? "-" : v->type.kind == KN_TYPE_TENSOR ? ir_dtype_name(v->type.dtype)
+                       : v->type.kind == KN_TYPE_SEQUENCE ? "seq" : "opt";
+    used += (size_t)snprintf(buf + used, size - used, "%s%s", i ? "," : "", name);
+  }
+}
+
 KnStatus cg_unsupported(CgKernel *k, const char *what) {
   const KnNode *n = k->node;
-  char types[256] = "";
-  size_t used = 0;
-  for (int i = 0; i < n->n_inputs && used + 16 < sizeof types; i++)
-    if (n->inputs[i] && n->inputs[i]->type.kind == KN_TYPE_TENSOR)
-      used += (size_t)snprintf(types + used, sizeof types - used, "%s%s", used ? "," : "",
-                               ir_dtype_name(n->inputs[i]->type.dtype));
-  char label[256];
+  char types[256], label[256];
+  cg_describe_inputs(n, types, sizeof types);
   return kn_fail(k->err, KN_ERR_UNSUPPORTED,
                  "%s: op %s (domain '%s', opset %d) with inputs (%s) is not supported: %s",
                  cg_node_label(n, label, sizeof label), ir_ops[n->op].name, ir_domain_name(n->domain),

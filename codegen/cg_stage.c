@@ -86,9 +86,7 @@ KnStatus cg_stage_build(KnModel *spec, int split, const KnRunOptions *o, CgStage
   CgDynFn dyn = cg_dynamic_fn(cut);
   char label[256];
   if (!dyn && !cg_lowering(cut->op))
-    return kn_fail(err, KN_ERR_UNSUPPORTED, "%s: op %s%s%s (opset %d) is not supported by kiln (no kernel, no runtime kernel)",
-                   cg_node_label(cut, label, sizeof label), ir_domain_name(cut->domain),
-                   cut->domain == KN_DOMAIN_ONNX ? "" : ".", ir_ops[cut->op].name, cut->opset);
+    return cg_no_kernel_error(cut, "kiln (no kernel, no runtime kernel)", err);
   if (!dyn && split == 0)
     return kn_fail(err, KN_ERR_UNSUPPORTED, "%s: its output shape depends on data kiln cannot see at compile time",
                    cg_node_label(cut, label, sizeof label));

@@ -88,7 +88,7 @@ def cases(f, d):
         ("index out of range at run time", ["run", f["gather"], "--input", "data=" + f["data"], "--input",
                                              "idx=" + f["idx_bad"], "--output-dir", out + "_gather"], 1, "Gather"),
         ("unsupported op", ["run", f["unsupported"], "--input", "a=" + f["data3"], "--input", "b=" + f["data3"]], 1,
-         "Gradient (opset 1) is not supported"),
+         "Gradient (opset 1) with inputs (f32,f32) is not supported"),
         ("bad thread count", ["run", f["relu"], "--threads", "0"], 2, "--threads"),
         ("bad opt level", ["run", f["relu"], "-O7"], 2, "-O7"),
         ("check without data sets", ["check", f["empty_dir"]], 1, "test_data_set"),
