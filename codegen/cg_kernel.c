@@ -268,6 +268,7 @@ KnStatus cg_emit_kernel(CgModule *m, const KnNode *node, LLVMValueRef *out_fn, K
   LLVMValueRef fn = LLVMAddFunction(m->mod, name, LLVMFunctionType(m->t_i32, args, (unsigned)nargs, 0));
   LLVMSetLinkage(fn, LLVMInternalLinkage);
   LLVMValueRef in[node->n_inputs + 1], out[node->n_outputs + 1];
+  in[node->n_inputs] = out[node->n_outputs] = NULL; /* one past the end reads as "omitted" */
   for (int i = 0; i < node->n_inputs; i++) in[i] = node->inputs[i] ? LLVMGetParam(fn, 1 + (unsigned)i) : NULL;
   for (int i = 0; i < node->n_outputs; i++)
     out[i] = node->outputs[i] ? LLVMGetParam(fn, 1 + (unsigned)(node->n_inputs + i)) : NULL;
@@ -316,6 +317,7 @@ void cg_parallel_for_extra(CgKernel *k, int64_t n, int64_t grain, CgBodyFn body,
 
   /* The outlined body: for (i = begin; i < end; i++) body(i). */
   LLVMValueRef in[node->n_inputs + 1], out[node->n_outputs + 1], ext[n_extra + 1];
+  in[node->n_inputs] = out[node->n_outputs] = ext[n_extra] = NULL;
   CgKernel sub = {.m = m, .b = m->b, .node = node, .fn = fn, .in = in, .out = out, .err = k->err,
                   .extra = ext, .n_extra = n_extra};
   LLVMPositionBuilderAtEnd(m->b, LLVMAppendBasicBlockInContext(m->ctx, fn, "entry"));
