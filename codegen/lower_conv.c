@@ -1,0 +1,500 @@
+/* lower_conv.c - Conv, ConvInteger, QLinearConv and ConvTranspose over 1-D..3-D inputs. Float
+ * Conv runs blocks of output channels against tiles of gathered input rows (an i-k-j GEMM whose
+ * inner loop walks a long unit-stride output tile); depthwise Conv and ConvTranspose walk one
+ * (batch, channel) plane per parallel iteration, tap by tap, each row's valid range precomputed;
+ * integer and quantized convs use a per-output-element loop with an i32 accumulator. */
+#include "codegen/lower_conv.h"
+
+typedef struct Cv {
+  LwWindow w;
+  int ix, iw, ib;                /* input index of x, weight and bias (-1: none) */
+  KnDtype tx, tw, to, tacc;
+  int64_t N, C, M, G, Cg, Mg;    /* Conv: M output channels, Cg inputs per group, Mg outputs per group */
+  int64_t isz, osz, ksz;         /* elements per input plane, output plane, kernel */
+  int xzp, wzp, xs, ws, ys, yzp; /* quantization inputs, -1 when absent */
+  bool wzp_vec, ws_vec;
+  bool transpose;
+  int64_t *tlo[LW_MAX_SP], *thi[LW_MAX_SP]; /* integer convs: per output position, taps inside */
+} Cv;
+
+/* Collapses a 1x1, stride-1, unpadded window into one flat spatial dim (a plain GEMM row). */
+static void flatten_pointwise(LwWindow *w) {
+  for (int i = 0; i < LW_MAX_SP; i++)
+    if (w->k[i] != 1 || w->s[i] != 1 || w->pb[i] != 0 || w->in[i] != w->out[i]) return;
+  int64_t total = w->in[0] * w->in[1] * w->in[2];
+  for (int i = 0; i < LW_MAX_SP; i++) w->in[i] = w->out[i] = 1;
+  w->in[2] = w->out[2] = total;
+}
+
+static void plane_sizes(Cv *cv) {
+  const LwWindow *w = &cv->w;
+  cv->isz = w->in[0] * w->in[1] * w->in[2];
+  cv->osz = w->out[0] * w->out[1] * w->out[2];
+  cv->ksz = w->k[0] * w->k[1] * w->k[2];
+}
+
+/* Tables of the output (or, for ConvTranspose, input) range each kernel tap touches, per dim. */
+typedef struct TapTabs {
+  LLVMValueRef lo[LW_MAX_SP], hi[LW_MAX_SP];
+} TapTabs;
+
+static TapTabs tap_tables(CgKernel *k, const LwWindow *w) {
+  TapTabs t;
+  for (int i = 0; i < LW_MAX_SP; i++) {
+    int64_t lo[w->k[i]], hi[w->k[i]];
+    for (int64_t tap = 0; tap < w->k[i]; tap++) lw_outs(w, i, tap, &lo[tap], &hi[tap]);
+    t.lo[i] = lw_table(k, lo, w->k[i]);
+    t.hi[i] = lw_table(k, hi, w->k[i]);
+  }
+  return t;
+}
+
+/* out[obase .. + osz) = bias[ch] or 0. */
+static void init_plane(CgKernel *k, const Cv *cv, LLVMValueRef obase, LLVMValueRef ch, int64_t osz) {
+  LLVMValueRef v = cg_const(k, cv->to, 0);
+  if (lw_has(k, cv->ib)) {
+    KnDtype bt = cg_in_dtype(k, cv->ib);
+    v = cg_convert(k, cg_load(k, k->in[cv->ib], bt, ch), bt, cv->to);
+  }
+  CgLoop l = cg_loop_begin(k, cg_i64(k, 0), cg_i64(k, osz));
+  cg_store(k, k->out[0], cv->to, lw_add(k, obase, l.i), v);
+  lw_loop_end_nounroll(k, &l);
+}
+
+typedef struct TapCtx {
+  LLVMValueRef obase, xbase, wv, t[LW_MAX_SP];
+} TapCtx;
+
+/* One kernel tap over the plane. Conv: out[o] += wv * x[o*s + t*d - pb]; ConvTranspose swaps the
+ * roles: out[i*s + t*d - pb] += wv * x[i]. Loops run only over the valid range of each dim. */
+static void emit_tap(CgKernel *k, const Cv *cv, const TapTabs *tt, const TapCtx *c) {
+  const LwWindow *w = &cv->w;
+  /* Conv walks output dims; ConvTranspose walks input dims (the window was built swapped). */
+  const int64_t *od = w->out, *id = w->in;
+  LLVMValueRef lo[LW_MAX_SP], hi[LW_MAX_SP], shift[LW_MAX_SP];
+  for (int i = 0; i < LW_MAX_SP; i++) {
+    lo[i] = lw_i64_at(k, tt->lo[i], c->t[i]);
+    hi[i] = lw_i64_at(k, tt->hi[i], c->t[i]);
+    shift[i] = lw_addc(k, lw_mulc(k, c->t[i], w->d[i]), -w->pb[i]);
+  }
+  CgLoop l0 = cg_loop_begin(k, lo[0], hi[0]);
+  LLVMValueRef p0 = lw_add(k, lw_mulc(k, l0.i, w->s[0]), shift[0]);
+  CgLoop l1 = cg_loop_begin(k, lo[1], hi[1]);
+  LLVMValueRef p1 = lw_add(k, lw_mulc(k, l1.i, w->s[1]), shift[1]);
+  LLVMValueRef wrow = lw_madc(k, lw_madc(k, l0.i, od[1], l1.i), od[2], cg_i64(k, 0)); /* walked index */
+  LLVMValueRef prow = lw_madc(k, lw_madc(k, p0, id[1], p1), id[2], cg_i64(k, 0));     /* mapped index */
+  CgLoop l2 = cg_loop_begin(k, lo[2], hi[2]);
+  LLVMValueRef walked = lw_add(k, wrow, l2.i);
+  LLVMValueRef mapped = lw_add(k, prow, lw_add(k, lw_mulc(k, l2.i, w->s[2]), shift[2]));
+  LLVMValueRef oi = lw_add(k, c->obase, cv->transpose ? mapped : walked);
+  LLVMValueRef xi = lw_add(k, c->xbase, cv->transpose ? walked : mapped);
+  LLVMValueRef xv = cg_convert(k, cg_load(k, k->in[cv->ix], cv->tx, xi), cv->tx, cv->tacc);
+  LLVMValueRef cur = cg_load(k, k->out[0], cv->to, oi);
+  cg_store(k, k->out[0], cv->to, oi, lw_fma(k, cv->tacc, c->wv, xv, cur));
+  lw_loop_end_nounroll(k, &l2);
+  cg_loop_end(k, &l1);
+  cg_loop_end(k, &l0);
+}
+
+/* One output plane of a float Conv / ConvTranspose: i = n * out_channels + oc. */
+static void float_plane(CgKernel *k, LLVMValueRef i, void *user) {
+  const Cv *cv = user;
+  int64_t out_ch = cv->transpose ? cv->Mg * cv->G : cv->M;
+  LLVMValueRef n = lw_divc(k, i, out_ch), oc = lw_remc(k, i, out_ch);
+  LLVMValueRef g = lw_divc(k, oc, cv->Mg), m = lw_remc(k, oc, cv->Mg);
+  TapCtx c;
+  c.obase = lw_mulc(k, i, cv->osz);
+  init_plane(k, cv, c.obase, oc, cv->osz);
+  TapTabs tt = tap_tables(k, &cv->w);
+  CgLoop lc = cg_loop_begin(k, cg_i64(k, 0), cg_i64(k, cv->Cg));
+  LLVMValueRef ic = lw_madc(k, g, cv->Cg, lc.i);
+  c.xbase = lw_mulc(k, lw_madc(k, n, cv->C, ic), cv->isz);
+  /* Conv weight [M, Cg, k...]; ConvTranspose weight [C, Mg, k...]. */
+  LLVMValueRef wbase = cv->transpose ? lw_mulc(k, lw_madc(k, ic, cv->Mg, m), cv->ksz)
+                                     : lw_mulc(k, lw_madc(k, oc, cv->Cg, lc.i), cv->ksz);
+  CgLoop t0 = cg_loop_begin(k, cg_i64(k, 0), cg_i64(k, cv->w.k[0]));
+  CgLoop t1 = cg_loop_begin(k, cg_i64(k, 0), cg_i64(k, cv->w.k[1]));
+  CgLoop t2 = cg_loop_begin(k, cg_i64(k, 0), cg_i64(k, cv->w.k[2]));
+  LLVMValueRef widx = lw_add(k, wbase, lw_madc(k, lw_madc(k, t0.i, cv->w.k[1], t1.i), cv->w.k[2], t2.i));
+  c.wv = cg_convert(k, cg_load(k, k->in[cv->iw], cv->tw, widx), cv->tw, cv->tacc);
+  c.t[0] = t0.i, c.t[1] = t1.i, c.t[2] = t2.i;
+  emit_tap(k, cv, &tt, &c);
+  cg_loop_end(k, &t2);
+  cg_loop_end(k, &t1);
+  cg_loop_end(k, &t0);
+  cg_loop_end(k, &lc);
+}
+
+/* ---- float Conv as tiles of im2col rows times weight rows ---------------------------------- *
+ * One parallel iteration handles a block of output channels of one (batch, group). The output
+ * rows (od, oh) are cut into tiles of about TILE elements; for each tile and each (input channel,
+ * tap) the matching input elements are gathered once into a small stack buffer (zeros where the
+ * tap falls in the padding), then every output channel of the block adds weight * buffer to its
+ * tile: a long unit-stride FMA loop, whatever the stride, padding or output width. */
+#define CONV_TILE 256
+#define CONV_MBLOCK 32
+
+typedef struct Blk {
+  const Cv *cv;
+  int64_t rows, tr, ntiles, mb, nmb, q;  /* output rows (od,oh), rows per tile, tiles; channel block */
+  int64_t nts, tps;                      /* tile ranges per block (for parallelism), tiles per range */
+  bool pointwise;                        /* 1x1, stride 1, no padding: the input rows are the tile */
+} Blk;
+
+/* col[(r - r0) * OW + ow] = x[c, tap](r, ow) for rows [r0, r1), 0 in the padding. */
+static void gather_rows(CgKernel *k, const Blk *bk, LLVMValueRef col, LLVMValueRef xbase, LLVMValueRef *t,
+                        const TapTabs *tt, LLVMValueRef r0, LLVMValueRef r1) {
+  const Cv *cv = bk->cv;
+  const LwWindow *w = &cv->w;
+  LLVMValueRef lo[LW_MAX_SP], hi[LW_MAX_SP];
+  for (int i = 0; i < LW_MAX_SP; i++) lo[i] = lw_i64_at(k, tt->lo[i], t[i]), hi[i] = lw_i64_at(k, tt->hi[i], t[i]);
+  CgLoop lr = cg_loop_begin(k, r0, r1);
+  LLVMValueRef rb = lw_mulc(k, lw_sub(k, lr.i, r0), w->out[2]);
+  CgLoop lz = cg_loop_begin(k, cg_i64(k, 0), cg_i64(k, w->out[2]));
+  cg_store(k, col, cv->tx, lw_add(k, rb, lz.i), cg_const(k, cv->tx, 0));
+  lw_loop_end_nounroll(k, &lz);
+  LLVMValueRef od = lw_divc(k, lr.i, w->out[1]), oh = lw_remc(k, lr.i, w->out[1]);
+  LLVMBuilderRef b = k->b;
+  LLVMValueRef ok = LLVMBuildAnd(b, LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntSGE, od, lo[0], ""), LLVMBuildICmp(b, LLVMIntSLT, od, hi[0], ""), ""),
+                                 LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntSGE, oh, lo[1], ""), LLVMBuildICmp(b, LLVMIntSLT, oh, hi[1], ""), ""), "");
+  CgIf ci = cg_if_begin(k, ok);
+  LLVMValueRef id = lw_add(k, lw_mulc(k, od, w->s[0]), lw_addc(k, lw_mulc(k, t[0], w->d[0]), -w->pb[0]));
+  LLVMValueRef ih = lw_add(k, lw_mulc(k, oh, w->s[1]), lw_addc(k, lw_mulc(k, t[1], w->d[1]), -w->pb[1]));
+  LLVMValueRef xrow = lw_add(k, xbase, lw_mulc(k, lw_madc(k, id, w->in[1], ih), w->in[2]));
+  xrow = lw_add(k, xrow, lw_addc(k, lw_mulc(k, t[2], w->d[2]), -w->pb[2]));
+  CgLoop lw = cg_loop_begin(k, lo[2], hi[2]);
+  LLVMValueRef v = cg_load(k, k->in[cv->ix], cv->tx, lw_add(k, xrow, lw_mulc(k, lw.i, w->s[2])));
+  cg_store(k, col, cv->tx, lw_add(k, rb, lw.i), v);
+  lw_loop_end_nounroll(k, &lw);
+  cg_if_end(k, &ci);
+  lw_loop_end_nounroll(k, &lr);
+}
+
+/* out[m, tile] += W[m, q] * col for channels m in [m0, m0 + nm): nm rows share each col load. */
+static void fma_rows(CgKernel *k, const Blk *bk, LLVMValueRef col, LLVMValueRef q, LLVMValueRef m0, int nm,
+                     LLVMValueRef obase, LLVMValueRef len) {
+  const Cv *cv = bk->cv;
+  LLVMValueRef wv[4], ob[4];
+  for (int j = 0; j < nm; j++) {
+    LLVMValueRef m = lw_addc(k, m0, j);
+    wv[j] = cg_convert(k, cg_load(k, k->in[cv->iw], cv->tw, lw_madc(k, m, bk->q, q)), cv->tw, cv->tacc);
+    ob[j] = lw_add(k, obase, lw_mulc(k, m, cv->osz));
+  }
+  /* f32/f64: the rows and the source are disjoint; say so, so the loop needs no overlap checks. */
+  bool tag = cv->tx == cv->to && cv->tx == cv->tacc;
+  LwScopes sc = lw_scopes(k, nm + 1);
+  CgLoop lp = cg_loop_begin(k, cg_i64(k, 0), len);
+  LLVMValueRef xv = cg_load(k, col, cv->tx, lp.i);
+  if (tag) lw_in_scope(k, &sc, nm, xv);
+  xv = cg_convert(k, xv, cv->tx, cv->tacc);
+  for (int j = 0; j < nm; j++) {
+    LLVMValueRef oi = lw_add(k, ob[j], lp.i);
+    if (!tag) {
+      cg_store(k, k->out[0], cv->to, oi, lw_fma(k, cv->tacc, wv[j], xv, cg_load(k, k->out[0], cv->to, oi)));
+      continue;
+    }
+    LLVMValueRef p = cg_elem_ptr(k, k->out[0], cv->to, oi);
+    LLVMValueRef cur = lw_in_scope(k, &sc, j, LLVMBuildLoad2(k->b, cg_storage_type(k->m, cv->to), p, ""));
+    lw_in_scope(k, &sc, j, LLVMBuildStore(k->b, lw_fma(k, cv->tacc, wv[j], xv, cur), p));
+  }
+  lw_loop_end_nounroll(k, &lp);
+}
+
+/* out[m, tile] += W[m, q] * col for every channel m of the block, four channels at a time. */
+static void block_fma(CgKernel *k, const Blk *bk, LLVMValueRef col, LLVMValueRef q, LLVMValueRef oc0,
+                      LLVMValueRef m1, LLVMValueRef obase, LLVMValueRef len) {
+  LLVMValueRef n4 = LLVMBuildAnd(k->b, lw_sub(k, m1, oc0), cg_i64(k, ~(int64_t)3), "");
+  LLVMValueRef m4 = lw_add(k, oc0, n4);
+  CgLoop l4 = cg_loop_begin(k, cg_i64(k, 0), lw_divc(k, n4, 4));
+  fma_rows(k, bk, col, q, lw_add(k, oc0, lw_mulc(k, l4.i, 4)), 4, obase, len);
+  cg_loop_end(k, &l4);
+  CgLoop l1 = cg_loop_begin(k, m4, m1);
+  fma_rows(k, bk, col, q, l1.i, 1, obase, len);
+  cg_loop_end(k, &l1);
+}
+
+/* out[m, tile] = bias[m] (or 0) for every channel m of the block. */
+static void init_tile(CgKernel *k, const Cv *cv, LLVMValueRef oc0, LLVMValueRef m1, LLVMValueRef obase, LLVMValueRef len) {
+  CgLoop lm = cg_loop_begin(k, oc0, m1);
+  LLVMValueRef v = cg_const(k, cv->to, 0);
+  if (lw_has(k, cv->ib)) {
+    KnDtype bt = cg_in_dtype(k, cv->ib);
+    v = cg_convert(k, cg_load(k, k->in[cv->ib], bt, lm.i), bt, cv->to);
+  }
+  LLVMValueRef ob = lw_add(k, obase, lw_mulc(k, lm.i, cv->osz));
+  CgLoop lp = cg_loop_begin(k, cg_i64(k, 0), len);
+  cg_store(k, k->out[0], cv->to, lw_add(k, ob, lp.i), v);
+  lw_loop_end_nounroll(k, &lp);
+  cg_loop_end(k, &lm);
+}
+
+static LLVMValueRef imin(CgKernel *k, LLVMValueRef a, LLVMValueRef b) {
+  return cg_select(k, LLVMBuildICmp(k->b, LLVMIntSLT, a, b, ""), a, b);
+}
+
+/* One (batch, group, channel block, tile range) of the blocked conv. */
+static void block_body(CgKernel *k, LLVMValueRef it, void *user) {
+  const Blk *bk = user;
+  const Cv *cv = bk->cv;
+  const LwWindow *w = &cv->w;
+  LLVMValueRef ts = lw_remc(k, it, bk->nts), rest = lw_divc(k, it, bk->nts);
+  LLVMValueRef mbi = lw_remc(k, rest, bk->nmb), ng = lw_divc(k, rest, bk->nmb);
+  LLVMValueRef n = lw_divc(k, ng, cv->G), g = lw_remc(k, ng, cv->G);
+  LLVMValueRef oc0 = lw_madc(k, g, cv->Mg, lw_mulc(k, mbi, bk->mb));   /* first output channel */
+  LLVMValueRef m1 = imin(k, lw_addc(k, oc0, bk->mb), lw_madc(k, g, cv->Mg, cg_i64(k, cv->Mg)));
+  LLVMValueRef nbase = lw_mulc(k, n, cv->M * cv->osz);
+  TapTabs tt = tap_tables(k, w);
+  LLVMValueRef col = bk->pointwise ? NULL : cg_var(k, LLVMArrayType2(cg_storage_type(k->m, cv->tx), (uint64_t)(bk->tr * w->out[2])), NULL);
+  LLVMValueRef t_lo = lw_mulc(k, ts, bk->tps);
+  CgLoop lt = cg_loop_begin(k, t_lo, imin(k, lw_addc(k, t_lo, bk->tps), cg_i64(k, bk->ntiles)));
+  LLVMValueRef r0 = lw_mulc(k, lt.i, bk->tr), r1 = imin(k, lw_addc(k, r0, bk->tr), cg_i64(k, bk->rows));
+  LLVMValueRef len = lw_mulc(k, lw_sub(k, r1, r0), w->out[2]), obase = lw_add(k, nbase, lw_mulc(k, r0, w->out[2]));
+  init_tile(k, cv, oc0, m1, obase, len);
+  CgLoop lc = cg_loop_begin(k, cg_i64(k, 0), cg_i64(k, cv->Cg));
+  LLVMValueRef xbase = lw_mulc(k, lw_madc(k, n, cv->C, lw_madc(k, g, cv->Cg, lc.i)), cv->isz);
+  CgLoop t0 = cg_loop_begin(k, cg_i64(k, 0), cg_i64(k, w->k[0]));
+  CgLoop t1 = cg_loop_begin(k, cg_i64(k, 0), cg_i64(k, w->k[1]));
+  CgLoop t2 = cg_loop_begin(k, cg_i64(k, 0), cg_i64(k, w->k[2]));
+  LLVMValueRef t[LW_MAX_SP] = {t0.i, t1.i, t2.i};
+  LLVMValueRef src = col;
+  if (bk->pointwise) src = cg_elem_ptr(k, k->in[cv->ix], cv->tx, lw_add(k, xbase, lw_mulc(k, r0, w->out[2])));
+  else gather_rows(k, bk, col, xbase, t, &tt, r0, r1);
+  LLVMValueRef q = lw_madc(k, lc.i, cv->ksz, lw_madc(k, lw_madc(k, t0.i, w->k[1], t1.i), w->k[2], t2.i));
+  block_fma(k, bk, src, q, oc0, m1, obase, len);
+  cg_loop_end(k, &t2);
+  cg_loop_end(k, &t1);
+  cg_loop_end(k, &t0);
+  cg_loop_end(k, &lc);
+  cg_loop_end(k, &lt);
+}
+
+static void emit_blocked(CgKernel *k, const Cv *cv) {
+  const LwWindow *w = &cv->w;
+  Blk bk = {.cv = cv, .rows = w->out[0] * w->out[1], .q = cv->Cg * cv->ksz};
+  bk.tr = w->out[2] >= CONV_TILE ? 1 : CONV_TILE / w->out[2];
+  if (bk.tr > bk.rows) bk.tr = bk.rows;
+  bk.ntiles = (bk.rows + bk.tr - 1) / bk.tr;
+  bk.mb = cv->Mg < CONV_MBLOCK ? cv->Mg : CONV_MBLOCK;
+  bk.nmb = (cv->Mg + bk.mb - 1) / bk.mb;
+  bk.pointwise = true;
+  for (int i = 0; i < LW_MAX_SP; i++)
+    bk.pointwise &= w->k[i] == 1 && w->s[i] == 1 && w->pb[i] == 0 && w->in[i] == w->out[i];
+  /* Few channel blocks (a project conv with 24 outputs): also split the tiles across threads. */
+  int64_t blocks = cv->N * cv->G * bk.nmb;
+  bk.nts = blocks >= 8 ? 1 : (8 + blocks - 1) / blocks;
+  if (bk.nts > bk.ntiles) bk.nts = bk.ntiles;
+  bk.tps = (bk.ntiles + bk.nts - 1) / bk.nts;
+  bk.nts = (bk.ntiles + bk.tps - 1) / bk.tps;
+  cg_parallel_for(k, blocks * bk.nts, 1, block_body, &bk);
+}
+
+static int64_t grain_for(int64_t work) { return work >= 16384 ? 1 : 16384 / (work ? work : 1); }
+
+/* The kernel's spatial dims from the weight shape (dims 2..). */
+static void weight_kdims(CgKernel *k, int iw, int64_t *kd) {
+  const KnShape *ws = cg_in_shape(k, iw);
+  for (int i = 2; i < ws->rank && i - 2 < LW_MAX_SP; i++) kd[i - 2] = ws->dims[i].value;
+}
+
+static KnStatus conv_setup(CgKernel *k, Cv *cv) {
+  const KnShape *x = cg_in_shape(k, cv->ix), *y = cg_out_shape(k, 0), *ws = cg_in_shape(k, cv->iw);
+  if (x->rank != ws->rank) return cg_unsupported(k, "weight rank differs from input rank");
+  int64_t kd[LW_MAX_SP] = {1, 1, 1};
+  weight_kdims(k, cv->iw, kd);
+  KnStatus st = lw_window(k, x, y, kd, &cv->w);
+  if (st) return st;
+  cv->N = x->dims[0].value, cv->C = x->dims[1].value;
+  cv->M = y->dims[1].value;
+  cv->G = ir_attr_int(k->node, "group", 1);
+  if (cv->G < 1 || cv->C % cv->G || cv->M % cv->G) return cg_unsupported(k, "group does not divide the channels");
+  cv->Cg = cv->C / cv->G, cv->Mg = cv->M / cv->G;
+  cv->tx = cg_in_dtype(k, cv->ix), cv->tw = cg_in_dtype(k, cv->iw), cv->to = cg_out_dtype(k, 0);
+  return KN_OK;
+}
+
+/* ---- integer and quantized convs ---------------------------------------------------------- */
+static LLVMValueRef zp_value(CgKernel *k, int i, bool vec, LLVMValueRef ch) {
+  if (!lw_has(k, i)) return cg_i32(k, 0);
+  KnDtype t = cg_in_dtype(k, i);
+  return cg_convert(k, cg_load(k, k->in[i], t, vec ? ch : cg_i64(k, 0)), t, KN_I32);
+}
+
+/* QLinearConv output: saturate(round_half_even(acc * x_scale * w_scale / y_scale) + y_zp). */
+static LLVMValueRef qconv_requant(CgKernel *k, const Cv *cv, LLVMValueRef acc, LLVMValueRef m) {
+  KnDtype tx = cg_in_dtype(k, cv->xs), tw = cg_in_dtype(k, cv->ws), ty = cg_in_dtype(k, cv->ys);
+  LLVMValueRef xs = cg_convert(k, cg_load(k, k->in[cv->xs], tx, cg_i64(k, 0)), tx, KN_F32);
+  LLVMValueRef ws = cg_convert(k, cg_load(k, k->in[cv->ws], tw, cv->ws_vec ? m : cg_i64(k, 0)), tw, KN_F32);
+  LLVMValueRef ys = cg_convert(k, cg_load(k, k->in[cv->ys], ty, cg_i64(k, 0)), ty, KN_F32);
+  LLVMValueRef scale = LLVMBuildFDiv(k->b, LLVMBuildFMul(k->b, xs, ws, ""), ys, "");
+  LLVMValueRef v = LLVMBuildFMul(k->b, LLVMBuildSIToFP(k->b, acc, k->m->t_f64, ""),
+                                 LLVMBuildFPExt(k->b, scale, k->m->t_f64, ""), "");
+  v = cg_intrinsic(k, "llvm.roundeven", &v, 1);
+  v = LLVMBuildFAdd(k->b, v, LLVMBuildSIToFP(k->b, zp_value(k, cv->yzp, false, m), k->m->t_f64, ""), "");
+  bool sg = ir_dtype_is_signed(cv->to);
+  v = cg_max(k, KN_F64, v, LLVMConstReal(k->m->t_f64, sg ? -128.0 : 0.0));
+  v = cg_min(k, KN_F64, v, LLVMConstReal(k->m->t_f64, sg ? 127.0 : 255.0));
+  return cg_convert(k, v, KN_F64, cv->to);
+}
+
+/* Sum over input channels and the valid taps of one output element (position p0,p1,p2). */
+static LLVMValueRef int_sum(CgKernel *k, const Cv *cv, LLVMValueRef n, LLVMValueRef m, LLVMValueRef g,
+                            LLVMValueRef *pos, LLVMValueRef *tlo, LLVMValueRef *thi) {
+  const LwWindow *w = &cv->w;
+  LLVMValueRef acc = cg_var(k, k->m->t_i32, cg_i32(k, 0));
+  LLVMValueRef xzp = zp_value(k, cv->xzp, false, m), wzp = zp_value(k, cv->wzp, cv->wzp_vec, m);
+  CgLoop lc = cg_loop_begin(k, cg_i64(k, 0), cg_i64(k, cv->Cg));
+  LLVMValueRef xbase = lw_mulc(k, lw_madc(k, n, cv->C, lw_madc(k, g, cv->Cg, lc.i)), cv->isz);
+  LLVMValueRef wbase = lw_mulc(k, lw_madc(k, m, cv->Cg, lc.i), cv->ksz);
+  CgLoop l[LW_MAX_SP];
+  LLVMValueRef xi = cg_i64(k, 0), wi = cg_i64(k, 0);
+  for (int d = 0; d < LW_MAX_SP; d++) {
+    l[d] = cg_loop_begin(k, tlo[d], thi[d]);
+    LLVMValueRef in = lw_add(k, lw_addc(k, lw_mulc(k, pos[d], w->s[d]), -w->pb[d]), lw_mulc(k, l[d].i, w->d[d]));
+    xi = lw_add(k, lw_mulc(k, xi, w->in[d]), in);
+    wi = lw_madc(k, wi, w->k[d], l[d].i);
+  }
+  LLVMValueRef xv = LLVMBuildSub(k->b, cg_convert(k, cg_load(k, k->in[cv->ix], cv->tx, lw_add(k, xbase, xi)), cv->tx, KN_I32), xzp, "");
+  LLVMValueRef wv = LLVMBuildSub(k->b, cg_convert(k, cg_load(k, k->in[cv->iw], cv->tw, lw_add(k, wbase, wi)), cv->tw, KN_I32), wzp, "");
+  LLVMValueRef cur = lw_loadv(k, k->m->t_i32, acc);
+  LLVMBuildStore(k->b, LLVMBuildAdd(k->b, cur, LLVMBuildMul(k->b, xv, wv, ""), ""), acc);
+  for (int d = LW_MAX_SP - 1; d >= 0; d--) cg_loop_end(k, &l[d]);
+  cg_loop_end(k, &lc);
+  return lw_loadv(k, k->m->t_i32, acc);
+}
+
+/* One output plane (n, m) of ConvInteger / QLinearConv. */
+static void int_plane(CgKernel *k, LLVMValueRef i, void *user) {
+  const Cv *cv = user;
+  const LwWindow *w = &cv->w;
+  LLVMValueRef n = lw_divc(k, i, cv->M), m = lw_remc(k, i, cv->M), g = lw_divc(k, m, cv->Mg);
+  LLVMValueRef tabs_lo[LW_MAX_SP], tabs_hi[LW_MAX_SP];
+  for (int d = 0; d < LW_MAX_SP; d++) {
+    tabs_lo[d] = lw_table(k, cv->tlo[d], w->out[d]), tabs_hi[d] = lw_table(k, cv->thi[d], w->out[d]);
+  }
+  CgLoop l[LW_MAX_SP];
+  LLVMValueRef pos[LW_MAX_SP], tlo[LW_MAX_SP], thi[LW_MAX_SP], oi = cg_i64(k, 0);
+  for (int d = 0; d < LW_MAX_SP; d++) {
+    l[d] = cg_loop_begin(k, cg_i64(k, 0), cg_i64(k, w->out[d]));
+    pos[d] = l[d].i;
+    tlo[d] = lw_i64_at(k, tabs_lo[d], pos[d]), thi[d] = lw_i64_at(k, tabs_hi[d], pos[d]);
+    oi = lw_madc(k, oi, w->out[d], pos[d]);
+  }
+  LLVMValueRef acc = int_sum(k, cv, n, m, g, pos, tlo, thi);
+  if (lw_has(k, cv->ib))
+    acc = LLVMBuildAdd(k->b, acc, cg_convert(k, cg_load(k, k->in[cv->ib], cg_in_dtype(k, cv->ib), m), cg_in_dtype(k, cv->ib), KN_I32), "");
+  LLVMValueRef r = k->node->op == KN_OP_QLinearConv ? qconv_requant(k, cv, acc, m) : cg_convert(k, acc, KN_I32, cv->to);
+  cg_store(k, k->out[0], cv->to, lw_add(k, lw_mulc(k, i, cv->osz), oi), r);
+  for (int d = LW_MAX_SP - 1; d >= 0; d--) cg_loop_end(k, &l[d]);
+}
+
+static KnStatus lower_int_conv(CgKernel *k, Cv *cv) {
+  bool q = k->node->op == KN_OP_QLinearConv;
+  if ((cv->tx != KN_U8 && cv->tx != KN_I8) || (cv->tw != KN_U8 && cv->tw != KN_I8))
+    return cg_unsupported(k, "x and w must be uint8 or int8");
+  if (q && cv->to != KN_U8 && cv->to != KN_I8) return cg_unsupported(k, "output must be uint8 or int8");
+  if (q) cv->xs = 1, cv->xzp = 2, cv->ws = 4, cv->wzp = 5, cv->ys = 6, cv->yzp = 7;
+  else cv->xzp = 2, cv->wzp = 3;
+  for (int i = 0; i < 2; i++) {
+    int idx = i ? cv->ws : cv->wzp;
+    bool *vec = i ? &cv->ws_vec : &cv->wzp_vec;
+    if (idx < 0 || !cg_in_shape(k, idx)) continue;
+    int64_t cnt = cg_numel(cg_in_shape(k, idx));
+    if (cnt != 1 && cnt != cv->M) return cg_unsupported(k, "weight zero point / scale must be per tensor or per output channel");
+    *vec = cnt == cv->M && cnt != 1;
+  }
+  if (q && (!ir_dtype_is_float(cg_in_dtype(k, 1)) || !ir_dtype_is_float(cg_in_dtype(k, 4)) || !ir_dtype_is_float(cg_in_dtype(k, 6))))
+    return cg_unsupported(k, "scales must be float");
+  bool ok = true;
+  for (int d = 0; d < LW_MAX_SP; d++) {
+    size_t n = (size_t)(cv->w.out[d] ? cv->w.out[d] : 1);
+    cv->tlo[d] = calloc(n, sizeof(int64_t)), cv->thi[d] = calloc(n, sizeof(int64_t));
+    ok = ok && cv->tlo[d] && cv->thi[d];
+    for (int64_t o = 0; ok && o < cv->w.out[d]; o++) lw_taps(&cv->w, d, o, &cv->tlo[d][o], &cv->thi[d][o]);
+  }
+  if (ok) cg_parallel_for(k, cv->N * cv->M, grain_for(cv->osz * cv->Cg * cv->ksz), int_plane, cv);
+  for (int d = 0; d < LW_MAX_SP; d++) free(cv->tlo[d]), free(cv->thi[d]);
+  return ok ? KN_OK : kn_fail(k->err, KN_ERR_NOMEM, "out of memory");
+}
+
+KnStatus cg_lower_conv(CgKernel *k) {
+  KnOp op = k->node->op;
+  Cv cv = {.ix = 0, .iw = op == KN_OP_QLinearConv ? 3 : 1, .ib = op == KN_OP_QLinearConv ? 8 : op == KN_OP_Conv ? 2 : -1,
+           .xzp = -1, .wzp = -1, .xs = -1, .ws = -1, .ys = -1, .yzp = -1};
+  KnStatus st = conv_setup(k, &cv);
+  if (st) return st;
+  plane_sizes(&cv);
+  if (cv.N * cv.M * cv.osz == 0) return KN_OK;
+  if (op != KN_OP_Conv) return lower_int_conv(k, &cv);
+  if (!ir_dtype_is_float(cv.tx) || cv.tx != cv.tw) return cg_unsupported(k, "Conv needs float x and w of one dtype");
+  cv.tacc = cv.tx;
+  if (cv.Cg == 1 && cv.Mg == 1) { /* depthwise: the direct per-plane loop */
+    flatten_pointwise(&cv.w);
+    plane_sizes(&cv);
+    cg_parallel_for(k, cv.N * cv.M, grain_for(cv.osz * cv.Cg * cv.ksz), float_plane, &cv);
+  } else if (cv.w.out[2] > 16384) /* the gather buffer would not fit the stack */
+    cg_parallel_for(k, cv.N * cv.M, grain_for(cv.osz * cv.Cg * cv.ksz), float_plane, &cv);
+  else emit_blocked(k, &cv);
+  return KN_OK;
+}
+
+/* ---- ConvTranspose ------------------------------------------------------------------------ */
+/* Leading pad per dim: explicit pads, or for SAME_* the split of the total padding that makes
+ * the requested output size (floor division, the odd element at the end for SAME_UPPER). */
+static KnStatus transpose_pads(CgKernel *k, const KnShape *x, const KnShape *y, const int64_t *kd, int64_t *pb) {
+  const KnNode *n = k->node;
+  int nsp = x->rank - 2;
+  const char *ap = ir_attr_string(n, "auto_pad", "NOTSET");
+  bool same = !strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER");
+  int64_t cp, cs, cd, co;
+  const int64_t *pads = ir_attr_ints(n, "pads", &cp), *st = ir_attr_ints(n, "strides", &cs);
+  const int64_t *dl = ir_attr_ints(n, "dilations", &cd), *op = ir_attr_ints(n, "output_padding", &co);
+  if ((pads && cp != 2 * nsp) || (st && cs != nsp) || (dl && cd != nsp) || (op && co != nsp))
+    return cg_unsupported(k, "window attributes do not match the spatial rank");
+  for (int i = 0; i < nsp; i++) {
+    pb[i] = pads && !same && strcmp(ap, "VALID") ? pads[i] : 0;
+    if (!same) continue;
+    int64_t s = st ? st[i] : 1, d = dl ? dl[i] : 1, opad = op ? op[i] : 0;
+    int64_t total = s * (x->dims[i + 2].value - 1) + opad + (kd[i] - 1) * d + 1 - y->dims[i + 2].value;
+    int64_t half = lw_floor_div(total, 2);
+    pb[i] = !strcmp(ap, "SAME_UPPER") ? half : total - half;
+  }
+  return KN_OK;
+}
+
+KnStatus cg_lower_conv_transpose(CgKernel *k) {
+  const KnShape *x = cg_in_shape(k, 0), *ws = cg_in_shape(k, 1), *y = cg_out_shape(k, 0);
+  Cv cv = {.ix = 0, .iw = 1, .ib = 2, .transpose = true};
+  if (x->rank < 3 || x->rank > 2 + LW_MAX_SP || ws->rank != x->rank) return cg_unsupported(k, "only 1-D..3-D ConvTranspose");
+  int nsp = x->rank - 2, off = LW_MAX_SP - nsp;
+  int64_t kd[LW_MAX_SP] = {1, 1, 1}, pb[LW_MAX_SP] = {0}, cnt;
+  const int64_t *ks = ir_attr_ints(k->node, "kernel_shape", &cnt);
+  for (int i = 0; i < nsp; i++) kd[i] = ks && cnt == nsp ? ks[i] : ws->dims[i + 2].value;
+  KnStatus st = transpose_pads(k, x, y, kd, pb);
+  if (st) return st;
+  /* The walked dims are the input's, the mapped ones the output's: a Conv window with in/out swapped. */
+  const int64_t *sa = ir_attr_ints(k->node, "strides", &cnt), *da = ir_attr_ints(k->node, "dilations", &cnt);
+  LwWindow *w = &cv.w;
+  for (int i = 0; i < LW_MAX_SP; i++) {
+    int j = i - off;
+    w->out[i] = j >= 0 ? x->dims[j + 2].value : 1;
+    w->in[i] = j >= 0 ? y->dims[j + 2].value : 1;
+    w->k[i] = j >= 0 ? kd[j] : 1;
+    w->s[i] = j >= 0 && sa ? sa[j] : 1;
+    w->d[i] = j >= 0 && da ? da[j] : 1;
+    w->pb[i] = j >= 0 ? pb[j] : 0;
+  }
+  cv.N = x->dims[0].value, cv.C = x->dims[1].value;
+  cv.G = ir_attr_int(k->node, "group", 1);
+  cv.Mg = ws->dims[1].value;
+  if (cv.G < 1 || cv.C % cv.G) return cg_unsupported(k, "group does not divide the channels");
+  cv.Cg = cv.C / cv.G, cv.M = cv.Mg * cv.G;
+  cv.tx = cg_in_dtype(k, 0), cv.tw = cg_in_dtype(k, 1), cv.to = cg_out_dtype(k, 0), cv.tacc = cv.tx;
+  if (!ir_dtype_is_float(cv.tx) || cv.tx != cv.tw) return cg_unsupported(k, "ConvTranspose needs float x and w of one dtype");
+  /* Planes are sized by the output (w->in here) and read the input (w->out). */
+  cv.isz = w->out[0] * w->out[1] * w->out[2];
+  cv.osz = w->in[0] * w->in[1] * w->in[2];
+  cv.ksz = w->k[0] * w->k[1] * w->k[2];
+  if (cv.N * cv.M * cv.osz == 0) return KN_OK;
+  cg_parallel_for(k, cv.N * cv.M, grain_for(cv.isz * cv.Cg * cv.ksz), float_plane, &cv);
+  return KN_OK;
+}
