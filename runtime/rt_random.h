@@ -20,6 +20,10 @@ double kn_rt_random_uniform(uint64_t *state);
 /* The next standard normal double (Box-Muller; mean 0, variance 1). */
 double kn_rt_random_normal(uint64_t *state);
 
+/* Dropout's keep mask: keep[i] = 1 where a uniform draw is >= ratio. Seeded: numpy's MT19937
+ * stream for that seed (as ONNX's reference); otherwise a fresh stream per call. */
+void kn_rt_dropout_keep(uint8_t *keep, int64_t n, double ratio, int64_t seed, int32_t has_seed);
+
 #ifdef __cplusplus
 }
 #endif
