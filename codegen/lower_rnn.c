@@ -192,49 +192,24 @@ typedef struct RowJob {
 
 enum { EXTRA_H, EXTRA_C, EXTRA_GATES, EXTRA_RH, EXTRA_XO, N_EXTRA };
 
-/* Like cg_parallel_for, but the closure also carries the step's work buffers and X offset, which
- * the outlined body cannot otherwise see (it is another function). */
+/* A parallel body sees the step's work buffers and X offset as extra pointers (it is another
+ * function); this rebuilds the Step from them. */
+typedef struct RowBody {
+  const RowJob *job;
+} RowBody;
+
+static void row_body(CgKernel *k, LLVMValueRef i, void *user) {
+  const RowJob *job = ((const RowBody *)user)->job;
+  Step ss = {.h = k->extra[EXTRA_H], .c = k->extra[EXTRA_C], .gates = k->extra[EXTRA_GATES],
+             .rh = k->extra[EXTRA_RH], .xo = LLVMBuildPtrToInt(k->b, k->extra[EXTRA_XO], k->m->t_i64, ""),
+             .wt = job->wt, .ft = job->ft};
+  job->fn(k, job->r, &ss, i);
+}
+
 static void par_rows(CgKernel *k, const Step *s, int64_t n, int64_t grain, const RowJob *job) {
-  CgModule *m = k->m;
-  const KnNode *node = k->node;
-  int nio = 1 + node->n_inputs + node->n_outputs, nargs = nio + N_EXTRA;
-  LLVMTypeRef arr_t = LLVMArrayType2(m->t_ptr, (uint64_t)nargs);
-  LLVMValueRef closure = cg_var(k, arr_t, NULL), null = LLVMConstNull(m->t_ptr);
-  LLVMValueRef extra[N_EXTRA] = {s->h, s->c, s->gates, s->rh, LLVMBuildIntToPtr(k->b, s->xo, m->t_ptr, "")};
-  for (int i = 0; i < nargs; i++) {
-    LLVMValueRef v = i == 0 ? k->ctx : i <= node->n_inputs ? k->in[i - 1]
-                   : i < nio ? k->out[i - 1 - node->n_inputs] : extra[i - nio];
-    LLVMValueRef idx[2] = {cg_i64(k, 0), cg_i64(k, i)};
-    LLVMBuildStore(k->b, v ? v : null, LLVMBuildInBoundsGEP2(k->b, arr_t, closure, idx, 2, ""));
-  }
-  char name[80];
-  snprintf(name, sizeof name, "kn_k%d_rows%d", node->id, m->n_helpers++);
-  LLVMValueRef fn = LLVMAddFunction(m->mod, name, m->t_kernel_body);
-  LLVMSetLinkage(fn, LLVMInternalLinkage);
-  LLVMBasicBlockRef resume = LLVMGetInsertBlock(k->b);
-  LLVMValueRef in[node->n_inputs + 1], out[node->n_outputs + 1], ex[N_EXTRA];
-  CgKernel sub = {.m = m, .b = m->b, .node = node, .fn = fn, .in = in, .out = out, .err = k->err};
-  LLVMPositionBuilderAtEnd(m->b, LLVMAppendBasicBlockInContext(m->ctx, fn, "entry"));
-  LLVMValueRef cl = LLVMGetParam(fn, 0);
-  for (int i = 0; i < nargs; i++) {
-    LLVMValueRef idx = cg_i64(&sub, i);
-    LLVMValueRef p = LLVMBuildLoad2(m->b, m->t_ptr, LLVMBuildInBoundsGEP2(m->b, m->t_ptr, cl, &idx, 1, ""), "");
-    if (i == 0) sub.ctx = p;
-    else if (i <= node->n_inputs) in[i - 1] = k->in[i - 1] ? p : NULL;
-    else if (i < nio) out[i - 1 - node->n_inputs] = k->out[i - 1 - node->n_inputs] ? p : NULL;
-    else ex[i - nio] = p;
-  }
-  Step ss = {.h = ex[EXTRA_H], .c = ex[EXTRA_C], .gates = ex[EXTRA_GATES], .rh = ex[EXTRA_RH],
-             .xo = LLVMBuildPtrToInt(m->b, ex[EXTRA_XO], m->t_i64, ""), .wt = job->wt, .ft = job->ft};
-  CgLoop l = cg_loop_begin(&sub, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2));
-  job->fn(&sub, job->r, &ss, l.i);
-  cg_loop_end(&sub, &l);
-  LLVMBuildRetVoid(m->b);
-  LLVMPositionBuilderAtEnd(m->b, resume);
-  LLVMTypeRef pf_args[5] = {m->t_ptr, m->t_i64, m->t_i64, m->t_ptr, m->t_ptr};
-  LLVMTypeRef pf_ty = LLVMFunctionType(m->t_void, pf_args, 5, 0);
-  LLVMValueRef call_args[5] = {k->ctx, cg_i64(k, n), cg_i64(k, grain), fn, closure};
-  LLVMBuildCall2(m->b, pf_ty, cg_extern_fn(m, "kn_rt_parallel_for", pf_ty), call_args, 5, "");
+  LLVMValueRef extra[N_EXTRA] = {s->h, s->c, s->gates, s->rh, LLVMBuildIntToPtr(k->b, s->xo, k->m->t_ptr, "")};
+  RowBody rb = {job};
+  cg_parallel_for_extra(k, n, grain, row_body, &rb, extra, N_EXTRA);
 }
 
 /* Runs fn for rows [0, n) of this step: split across threads when the kernel runs a single
