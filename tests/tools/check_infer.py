@@ -178,7 +178,7 @@ def main():
     work = kt.work_dir(args)
     found = kt.targets(args)
     names = {os.path.basename(os.path.dirname(path)) for _, path in found}
-    stale = sorted(set(allowed) - names) if args.cases else []
+    stale = sorted(set(allowed) - names) if args.cases and args.every <= 1 else []  # a sample misses some
     items = [(label, path, args.kiln, work, allowed) for label, path in found]
     results = kt.parallel_map(check, items, args.jobs)
     results += [(f"allow-list/{n}", ["listed in the allow-list but no such case"]) for n in stale]
