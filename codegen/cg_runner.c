@@ -32,7 +32,7 @@ static const char *kind_name(KnTypeKind k) {
   return k == KN_TYPE_SEQUENCE ? "a sequence" : k == KN_TYPE_OPTIONAL ? "an optional" : k == KN_TYPE_TENSOR ? "a tensor" : "a value of another kind";
 }
 
-static KnStatus check_input(const KnValue *v, const KnTensor *t, KnError *err) {
+static KnStatus check_input(const KnValue *v, const KnTensor *t, bool relax_shape, KnError *err) {
   const KnType *ty = &v->type;
   KnTypeKind got = t->list ? t->list->kind : KN_TYPE_TENSOR;
   if (ty->kind == KN_TYPE_OPTIONAL) return KN_OK; /* a present value stands for an optional holding it */
@@ -42,6 +42,7 @@ static KnStatus check_input(const KnValue *v, const KnTensor *t, KnError *err) {
   if (t->dtype != ty->dtype)
     return kn_fail(err, KN_ERR_INVALID, "input %s: expected dtype %s, got %s", v->name,
                    ir_dtype_name(ty->dtype), ir_dtype_name(t->dtype));
+  if (relax_shape) return KN_OK;
   if (ty->shape.rank >= 0 && ty->shape.rank != t->rank)
     return kn_fail(err, KN_ERR_INVALID, "input %s: expected rank %d, got %d", v->name, ty->shape.rank, t->rank);
   for (int d = 0; ty->shape.rank >= 0 && d < t->rank; d++) {
@@ -169,6 +170,19 @@ static KnStatus specialize(KnModel *m, KnTensor *const *inputs, bool *bound, int
   return st;
 }
 
+/* relax_declared_shapes: inputs whose tensor contradicts the declared shape lose that shape in
+ * the copy being specialized, so binding their real shape is not a conflict. */
+static void forget_declared_shapes(KnGraph *g, KnTensor *const *inputs) {
+  for (int i = 0; i < g->n_inputs; i++) {
+    KnShape *s = &g->inputs[i]->type.shape;
+    const KnTensor *t = inputs[i];
+    if (t->list || g->inputs[i]->type.kind != KN_TYPE_TENSOR || s->rank < 0) continue;
+    bool differ = s->rank != t->rank;
+    for (int d = 0; !differ && d < s->rank; d++) differ = ir_dim_is_const(s->dims[d]) && s->dims[d].value != t->dims[d];
+    if (differ) s->rank = -1, s->dims = NULL;
+  }
+}
+
 static KnStatus build_entry(KnRunner *r, KnTensor *const *inputs, CacheEntry **out, KnError *err) {
   const KnGraph *g = r->model->graph;
   CacheEntry *e = calloc(1, sizeof *e);
@@ -181,6 +195,7 @@ static KnStatus build_entry(KnRunner *r, KnTensor *const *inputs, CacheEntry **o
   KnModel *m = ir_model_clone(r->model, err);
   KnStatus st = e->key && e->bound && m ? KN_OK : kn_fail(err, KN_ERR_NOMEM, "out of memory");
   int split = -1;
+  if (st == KN_OK && r->opt.relax_declared_shapes) forget_declared_shapes(m->graph, inputs);
   if (st == KN_OK) st = specialize(m, inputs, e->bound, &split, err);
   for (int i = 0; st == KN_OK && i < g->n_inputs; i++)
     if (!(e->key[i] = copy_tensor(e->arena, inputs[i], e->bound[i], err))) st = err->status;
@@ -280,7 +295,7 @@ static KnStatus precompile(KnRunner *r, KnError *err) {
       if (dims[d] < 0) st = kn_fail(err, KN_ERR_INVALID, "--shape: input %s has a dim that is not known; give its shape", v->name);
     }
     if (st == KN_OK && !(in[i] = ir_tensor_new(a, v->type.dtype, rank, dims, err))) st = err->status;
-    if (st == KN_OK && (st = check_input(v, in[i], err)) != KN_OK) break;
+    if (st == KN_OK && (st = check_input(v, in[i], false, err)) != KN_OK) break;
   }
   CacheEntry *e;
   if (st == KN_OK) st = lookup(r, in, &e, err);
@@ -352,7 +367,7 @@ KnStatus kn_runner_run(KnRunner *r, KnRtCtx *ctx, KnTensor *const *inputs, KnAre
   for (int i = 0; i < g->n_inputs; i++) {
     in[i] = inputs[i] ? inputs[i] : g->inputs[i]->init;
     if (!in[i]) return kn_fail(err, KN_ERR_INVALID, "input %s: no tensor given", g->inputs[i]->name);
-    KnStatus st = check_input(g->inputs[i], in[i], err);
+    KnStatus st = check_input(g->inputs[i], in[i], r->opt.relax_declared_shapes, err);
     if (st != KN_OK) return st;
   }
   CacheEntry *e;

@@ -17,6 +17,10 @@ typedef struct KnRunOptions {
   const KnShapeBinding *shapes; /* --shape: compile for these shapes up front */
   int n_shapes;
   const char *cpu, *features; /* NULL: the host's */
+  /* Run inputs whose shape contradicts the model's declared one with their own shape instead of
+   * refusing them (kiln check: ONNX's backend runner does not enforce declared shapes, and a few
+   * of its cases carry data that contradicts them). Off for kiln run and the C API. */
+  bool relax_declared_shapes;
 } KnRunOptions;
 
 /* Installs codegen as the constant folder's evaluator (pass_eval_hook); kn_runner_new does it. */
