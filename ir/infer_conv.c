@@ -339,7 +339,7 @@ static KnStatus max_unpool_default(KnNode *node, const KnType *x, KnError *err) 
   if (x->shape.rank != nk + 2)
     return ir_infer_fail(err, node, KN_ERR_INVALID, "input 0 has rank %d, expected %lld",
                          x->shape.rank, (long long)nk + 2);
-  Window win;
+  Window win = {0}; /* zeroed: gcc -O3 cannot see read_window fill it on success */
   KnStatus st = read_window(node, (int)nk, -1, &win, err);
   if (st) return st;
   KnDim *dims = ib_dims(node, x->shape.rank);
