@@ -12,7 +12,9 @@ static const char check_usage[] =
     "usage: kiln check CASE_DIR [--rtol R] [--atol A] [-O0..-O3] [--threads N]\n"
     "Runs CASE_DIR/model.onnx on every CASE_DIR/test_data_set_*/input_K.pb and compares each\n"
     "output with output_K.pb: |got - want| <= atol + rtol * |want| (NaN equals NaN).\n"
-    "Exits 0 only if every output of every set matches.\n"
+    "Exits 0 only if every output of every set matches. An input whose data contradicts the\n"
+    "model's declared shape runs with its own shape, with a note (ONNX's backend runner does not\n"
+    "enforce declared shapes; kiln run refuses such inputs).\n"
     "  --rtol R                relative tolerance (default 1e-3)\n"
     "  --atol A                absolute tolerance (default 1e-7)\n" CLI_EXEC_USAGE;
 
