@@ -10,19 +10,21 @@
 
 #include "frontend/frontend.h"
 
-static KnStatus write_all(int fd, const char *p, size_t size) {
+bool fe_write_all(int fd, const void *data, size_t size) {
+  const char *p = data;
   while (size > 0) {
     size_t chunk = size > ((size_t)1 << 30) ? ((size_t)1 << 30) : size;
     ssize_t w = write(fd, p, chunk);
     if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return KN_ERR_IO;
+    if (w <= 0) return false;
     p += w;
     size -= (size_t)w;
   }
-  return KN_OK;
+  return true;
 }
 
-KnStatus fe_write_file_atomic(const char *path, const void *data, size_t size, KnError *err) {
+KnStatus fe_write_file_atomic_with(const char *path, bool (*fill)(int fd, void *ctx), void *ctx,
+                                   KnError *err) {
   size_t len = strlen(path);
   char *tmp = malloc(len + sizeof ".tmpXXXXXX");
   if (!tmp) return kn_fail(err, KN_ERR_NOMEM, "%s: out of memory", path);
@@ -34,14 +36,29 @@ KnStatus fe_write_file_atomic(const char *path, const void *data, size_t size, K
     free(tmp);
     return kn_fail(err, KN_ERR_IO, "%s: cannot create a temporary file: %s", path, strerror(e));
   }
-  /* mkstemp makes the file 0600; a written model should be as readable as any other file. */
-  bool ok = fchmod(fd, 0644) == 0 && write_all(fd, data, size) == KN_OK && fsync(fd) == 0;
+  /* mkstemp makes the file 0600; a written file should be as readable as any other file. */
+  bool ok = fchmod(fd, 0644) == 0 && fill(fd, ctx) && fsync(fd) == 0;
   int e = errno;
   if (close(fd) != 0 && ok) ok = false, e = errno;
   if (ok && rename(tmp, path) != 0) ok = false, e = errno;
   if (!ok) unlink(tmp);
   free(tmp);
   return ok ? KN_OK : kn_fail(err, KN_ERR_IO, "%s: cannot write: %s", path, strerror(e));
+}
+
+typedef struct Bytes {
+  const void *data;
+  size_t size;
+} Bytes;
+
+static bool fill_bytes(int fd, void *ctx) {
+  const Bytes *b = ctx;
+  return fe_write_all(fd, b->data, b->size);
+}
+
+KnStatus fe_write_file_atomic(const char *path, const void *data, size_t size, KnError *err) {
+  Bytes b = {data, size};
+  return fe_write_file_atomic_with(path, fill_bytes, &b, err);
 }
 
 /* Rejects rel if it is absolute or if a ".." would climb above its starting folder. */

@@ -64,6 +64,11 @@ KnStatus fe_load_model(const char *path, const KnLimits *lim, KnModel **out, KnE
 /* ---- files (frontend/file_util.c) --------------------------------------------------------- */
 /* Writes size bytes to path through a temporary file in the same folder and rename(2). */
 KnStatus fe_write_file_atomic(const char *path, const void *data, size_t size, KnError *err);
+/* The same with the contents written by fill(fd, ctx), which returns false (errno set) on failure. */
+KnStatus fe_write_file_atomic_with(const char *path, bool (*fill)(int fd, void *ctx), void *ctx,
+                                   KnError *err);
+/* write(2) until size bytes are out, retrying on EINTR; false on failure (errno set). */
+bool fe_write_all(int fd, const void *data, size_t size);
 /* Resolves rel against dir, refusing absolute paths, "..", and symlinks that leave dir.
  * Writes the resolved path into out. */
 KnStatus fe_resolve_inside(const char *dir, const char *rel, char *out, size_t out_size,

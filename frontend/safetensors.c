@@ -321,48 +321,23 @@ static char *build_header(KnTensor *const *ts, const char *const *names, const S
   return h;
 }
 
-static bool write_all(int fd, const void *data, size_t size) {
-  const char *p = data;
-  while (size > 0) {
-    ssize_t w = write(fd, p, size > ((size_t)1 << 30) ? (size_t)1 << 30 : size);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    size -= (size_t)w;
-  }
-  return true;
-}
+typedef struct StBody {
+  const char *header;
+  size_t hlen;
+  KnTensor *const *ts;
+  const StOrder *ord;
+  int n;
+} StBody;
 
-static bool write_body(int fd, const char *header, size_t hlen, KnTensor *const *ts,
-                       const StOrder *ord, int n) {
+/* The file after its temporary is made: header size, header, then the tensors in ord's order. */
+static bool write_body(int fd, void *ctx) {
+  const StBody *b = ctx;
   unsigned char size8[8];
-  for (int i = 0; i < 8; i++) size8[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
-  bool ok = write_all(fd, size8, 8) && write_all(fd, header, hlen);
-  for (int k = 0; k < n && ok; k++) ok = write_all(fd, ts[ord[k].index]->data, ts[ord[k].index]->nbytes);
-  return ok && fsync(fd) == 0;
-}
-
-/* Writes through a temporary file in the same folder and rename(2): never a partial file. */
-static KnStatus write_file(const char *path, const char *header, size_t hlen, KnTensor *const *ts,
-                           const StOrder *ord, int n, KnError *err) {
-  size_t len = strlen(path);
-  char *tmp = malloc(len + sizeof ".tmpXXXXXX");
-  if (!tmp) return kn_fail(err, KN_ERR_NOMEM, "%s: out of memory", path);
-  memcpy(tmp, path, len);
-  memcpy(tmp + len, ".tmpXXXXXX", sizeof ".tmpXXXXXX");
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    int e = errno;
-    free(tmp);
-    return kn_fail(err, KN_ERR_IO, "%s: cannot create a temporary file: %s", path, strerror(e));
-  }
-  bool ok = fchmod(fd, 0644) == 0 && write_body(fd, header, hlen, ts, ord, n);
-  int e = errno;
-  if (close(fd) != 0 && ok) ok = false, e = errno;
-  if (ok && rename(tmp, path) != 0) ok = false, e = errno;
-  if (!ok) unlink(tmp);
-  free(tmp);
-  return ok ? KN_OK : kn_fail(err, KN_ERR_IO, "%s: cannot write: %s", path, strerror(e));
+  for (int i = 0; i < 8; i++) size8[i] = (unsigned char)((uint64_t)b->hlen >> (8 * i));
+  bool ok = fe_write_all(fd, size8, 8) && fe_write_all(fd, b->header, b->hlen);
+  for (int k = 0; k < b->n && ok; k++)
+    ok = fe_write_all(fd, b->ts[b->ord[k].index]->data, b->ts[b->ord[k].index]->nbytes);
+  return ok;
 }
 
 KnStatus st_write_named(const char *path, KnTensor *const *tensors, const char *const *names,
@@ -388,7 +363,8 @@ KnStatus st_write_named(const char *path, KnTensor *const *tensors, const char *
   size_t hlen = 0;
   char *header = st ? NULL : build_header(tensors, names, ord, n, &hlen);
   if (!st && !header) st = kn_fail(err, KN_ERR_NOMEM, "%s: out of memory building the header", path);
-  if (!st) st = write_file(path, header, hlen, tensors, ord, n, err);
+  StBody body = {header, hlen, tensors, ord, n};
+  if (!st) st = fe_write_file_atomic_with(path, write_body, &body, err); /* never a partial file */
   free(header);
   free(ord);
   free(dup);
