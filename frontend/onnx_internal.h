@@ -129,5 +129,7 @@ const Onnx__AttributeProto *onnx_call_attr(const OnnxCall *call, const char *ref
 /* Walks the ModelProto wire format without recursion: nesting depth within max_depth and every
  * length inside its enclosing message. Fails with KN_ERR_LIMIT or KN_ERR_FORMAT. */
 KnStatus onnx_proto_scan(const uint8_t *data, size_t size, int max_depth, KnError *err);
+/* Reads a varint at *pos (below end); false if it runs past end or past 10 bytes. */
+bool onnx_read_varint(const uint8_t *d, size_t *pos, size_t end, uint64_t *out);
 
 #endif

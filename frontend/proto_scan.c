@@ -59,8 +59,7 @@ typedef struct ScanFrame {
   ScanMsg msg;
 } ScanFrame;
 
-/* Reads a varint at *pos (below end); false if it runs past end or past 10 bytes. */
-static bool read_varint(const uint8_t *d, size_t *pos, size_t end, uint64_t *out) {
+bool onnx_read_varint(const uint8_t *d, size_t *pos, size_t end, uint64_t *out) {
   uint64_t v = 0;
   for (int shift = 0; shift < 70; shift += 7) {
     if (*pos >= end) return false;
@@ -83,7 +82,7 @@ static KnStatus corrupt(KnError *err, size_t at) {
 static bool skip_scalar(const uint8_t *d, size_t *pos, size_t end, unsigned wire) {
   uint64_t v;
   switch (wire) {
-  case 0: return read_varint(d, pos, end, &v);
+  case 0: return onnx_read_varint(d, pos, end, &v);
   case 1: return end - *pos >= 8 ? (*pos += 8, true) : false;
   case 5: return end - *pos >= 4 ? (*pos += 4, true) : false;
   default: return false; /* groups (3, 4) are not used by ONNX; 6, 7 do not exist */
@@ -118,7 +117,7 @@ KnStatus onnx_proto_scan(const uint8_t *d, size_t size, int max_depth, KnError *
     }
     size_t at = pos;
     uint64_t tag, len;
-    if (!read_varint(d, &pos, top->end, &tag) || (tag >> 3) == 0) {
+    if (!onnx_read_varint(d, &pos, top->end, &tag) || (tag >> 3) == 0) {
       st = corrupt(err, at);
       break;
     }
@@ -127,7 +126,7 @@ KnStatus onnx_proto_scan(const uint8_t *d, size_t size, int max_depth, KnError *
       if (!skip_scalar(d, &pos, top->end, wire)) st = corrupt(err, at);
       continue;
     }
-    if (!read_varint(d, &pos, top->end, &len) || len > top->end - pos) {
+    if (!onnx_read_varint(d, &pos, top->end, &len) || len > top->end - pos) {
       st = corrupt(err, at);
       break;
     }

@@ -77,29 +77,15 @@ static SeqMsg seq_child(SeqMsg parent, uint64_t field) {
   return field == 7 ? SEQ_OPTIONAL : SEQ_LEAF;
 }
 
-static bool read_varint(const uint8_t *d, size_t *pos, size_t end, uint64_t *out) {
-  uint64_t v = 0;
-  for (int shift = 0; shift < 64; shift += 7) {
-    if (*pos >= end) return false;
-    uint8_t b = d[(*pos)++];
-    v |= (uint64_t)(b & 0x7f) << shift;
-    if (!(b & 0x80)) {
-      *out = v;
-      return true;
-    }
-  }
-  return false;
-}
-
 static KnStatus scan_nesting(const uint8_t *d, size_t pos, size_t end, SeqMsg msg, int depth,
                              const PbReader *r) {
   while (pos < end) {
     uint64_t key = 0, v;
-    bool key_ok = read_varint(d, &pos, end, &key);
+    bool key_ok = onnx_read_varint(d, &pos, end, &key);
     unsigned wire = key_ok ? key & 7 : 7; /* 7: no such wire type, reported below */
     size_t skip = wire == 1 ? 8 : wire == 5 ? 4 : 0;
-    if (wire == 0 && read_varint(d, &pos, end, &v)) continue;
-    if (wire == 2 && read_varint(d, &pos, end, &v) && v <= end - pos) {
+    if (wire == 0 && onnx_read_varint(d, &pos, end, &v)) continue;
+    if (wire == 2 && onnx_read_varint(d, &pos, end, &v) && v <= end - pos) {
       SeqMsg child = seq_child(msg, key >> 3);
       if (child != SEQ_LEAF && depth + 1 > r->im.lim.max_proto_depth)
         return kn_fail(r->im.err, KN_ERR_LIMIT, "%s: sequences nest deeper than %d", r->path,
