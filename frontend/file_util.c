@@ -1,10 +1,12 @@
 /* file_util.c - file helpers: atomic writes through rename(2), and resolving a relative path
  * so that it can never leave its folder (external data of untrusted models). */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -100,4 +102,33 @@ KnStatus fe_resolve_inside(const char *dir, const char *rel, char *out, size_t o
   if (strlen(real) >= out_size) return kn_fail(err, KN_ERR_LIMIT, "path '%s' is too long", real);
   memcpy(out, real, strlen(real) + 1);
   return KN_OK;
+}
+
+KnStatus fe_map_file(const char *path, const KnLimits *lim, void **data, size_t *size, KnError *err) {
+  *data = NULL;
+  *size = 0;
+  KnLimits l = lim ? *lim : (KnLimits){0};
+  fe_limits_resolve(&l);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  struct stat sb;
+  if (fd < 0 || fstat(fd, &sb) != 0) {
+    int e = errno;
+    if (fd >= 0) close(fd);
+    return kn_fail(err, KN_ERR_IO, "%s: cannot open: %s", path, strerror(e));
+  }
+  KnStatus st = KN_OK;
+  if (!S_ISREG(sb.st_mode))
+    st = kn_fail(err, KN_ERR_IO, "%s: not a regular file", path);
+  else if ((uint64_t)sb.st_size > l.max_file_bytes)
+    st = kn_fail(err, KN_ERR_LIMIT, "%s: %lld bytes exceed the file limit of %zu", path,
+                 (long long)sb.st_size, l.max_file_bytes);
+  else if (sb.st_size > 0) {
+    void *p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED)
+      st = kn_fail(err, KN_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
+    else
+      *data = p, *size = (size_t)sb.st_size;
+  }
+  close(fd);
+  return st;
 }

@@ -67,6 +67,9 @@ KnStatus fe_write_file_atomic(const char *path, const void *data, size_t size, K
 /* The same with the contents written by fill(fd, ctx), which returns false (errno set) on failure. */
 KnStatus fe_write_file_atomic_with(const char *path, bool (*fill)(int fd, void *ctx), void *ctx,
                                    KnError *err);
+/* Maps a regular file read-only (*data NULL for an empty one); refuses files over lim's
+ * max_file_bytes (NULL: defaults). Messages name path. The caller munmaps *size bytes. */
+KnStatus fe_map_file(const char *path, const KnLimits *lim, void **data, size_t *size, KnError *err);
 /* write(2) until size bytes are out, retrying on EINTR; false on failure (errno set). */
 bool fe_write_all(int fd, const void *data, size_t size);
 /* Resolves rel against dir, refusing absolute paths, "..", and symlinks that leave dir.

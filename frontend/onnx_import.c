@@ -1,11 +1,8 @@
 /* onnx_import.c - ONNX ModelProto to kiln's IR: reading the file, the model header (ir_version,
  * opsets, metadata), graphs (initializers, inputs, outputs, value_info) and nodes. */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "frontend/onnx_internal.h"
@@ -370,27 +367,14 @@ KnStatus onnx_import_file(const char *path, const KnLimits *lim, KnModel **out, 
   *out = NULL;
   KnLimits l = lim ? *lim : (KnLimits){0};
   fe_limits_resolve(&l);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  struct stat sb;
-  if (fd < 0 || fstat(fd, &sb) != 0) {
-    int e = errno;
-    if (fd >= 0) close(fd);
-    return kn_fail(err, KN_ERR_IO, "%s: cannot open: %s", path, strerror(e));
-  }
-  KnStatus st = S_ISREG(sb.st_mode) ? check_size((size_t)sb.st_size, &l, err)
-                                    : kn_fail(err, KN_ERR_IO, "not a regular file");
-  void *data = MAP_FAILED;
-  if (!st && (data = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED)
-    st = kn_fail(err, KN_ERR_IO, "cannot map: %s", strerror(errno));
-  close(fd);
-  if (st) {
-    kn_error_prefix(err, "%s: ", path);
-    return st;
-  }
+  void *data;
+  size_t size;
+  KnStatus st = fe_map_file(path, &l, &data, &size, err);
+  if (st) return st;
   char *dir = dir_of(path);
-  st = dir ? onnx_import_memory(data, (size_t)sb.st_size, path, dir, &l, out, err)
+  st = dir ? onnx_import_memory(data ? data : "", size, path, dir, &l, out, err)
            : kn_fail(err, KN_ERR_NOMEM, "%s: out of memory", path);
   free(dir);
-  munmap(data, (size_t)sb.st_size);
+  if (data) munmap(data, size);
   return st;
 }
