@@ -187,16 +187,9 @@ static void fma_rows(CgKernel *k, const Blk *bk, LLVMValueRef col, LLVMValueRef 
   LLVMValueRef xv = cg_load(k, col, cv->tx, lp.i);
   if (tag) lw_in_scope(k, &sc, nm, xv);
   xv = cg_convert(k, xv, cv->tx, cv->tacc);
-  for (int j = 0; j < nm; j++) {
-    LLVMValueRef oi = lw_add(k, ob[j], lp.i);
-    if (!tag) {
-      cg_store(k, k->out[0], cv->to, oi, lw_fma(k, cv->tacc, wv[j], xv, cg_load(k, k->out[0], cv->to, oi)));
-      continue;
-    }
-    LLVMValueRef p = cg_elem_ptr(k, k->out[0], cv->to, oi);
-    LLVMValueRef cur = lw_in_scope(k, &sc, j, LLVMBuildLoad2(k->b, cg_storage_type(k->m, cv->to), p, ""));
-    lw_in_scope(k, &sc, j, LLVMBuildStore(k->b, lw_fma(k, cv->tacc, wv[j], xv, cur), p));
-  }
+  LLVMValueRef oi[4];
+  for (int j = 0; j < nm; j++) oi[j] = lw_add(k, ob[j], lp.i);
+  lw_fma_rows(k, cv->to, cv->tacc, wv, xv, oi, nm, tag ? &sc : NULL);
   lw_loop_end_nounroll(k, &lp);
 }
 

@@ -106,6 +106,22 @@ static inline LLVMValueRef lw_in_scope(CgKernel *k, const LwScopes *s, int i, LL
   return v;
 }
 
+/* out[off[i]] += coef[i] * x for rows i < n, x already loaded and converted to tacc: the body of
+ * the rank-1 row updates of Conv and MatMul. With sc (rows and source known disjoint; scopes 0..n-1
+ * are the rows) the loads and stores are tagged so LLVM needs no overlap checks. */
+static inline void lw_fma_rows(CgKernel *k, KnDtype to, KnDtype tacc, const LLVMValueRef *coef, LLVMValueRef x,
+                               const LLVMValueRef *off, int n, const LwScopes *sc) {
+  for (int i = 0; i < n; i++) {
+    if (!sc) {
+      cg_store(k, k->out[0], to, off[i], lw_fma(k, tacc, coef[i], x, cg_load(k, k->out[0], to, off[i])));
+      continue;
+    }
+    LLVMValueRef p = cg_elem_ptr(k, k->out[0], to, off[i]);
+    LLVMValueRef cur = lw_in_scope(k, sc, i, LLVMBuildLoad2(k->b, cg_storage_type(k->m, to), p, ""));
+    lw_in_scope(k, sc, i, LLVMBuildStore(k->b, lw_fma(k, tacc, coef[i], x, cur), p));
+  }
+}
+
 /* Ends loop l like cg_loop_end and tells LLVM not to unroll it: a loop with a large constant trip
  * count would otherwise be fully unrolled into one huge block that takes seconds to compile. */
 static inline void lw_loop_end_nounroll(CgKernel *k, CgLoop *l) {

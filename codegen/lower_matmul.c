@@ -209,16 +209,9 @@ static void rows_axpy(CgKernel *k, const Mm *mm, LLVMValueRef aoff, LLVMValueRef
   CgLoop lj = cg_loop_begin(k, j0, j1);
   LLVMValueRef bv = load_b(k, mm, boff, lk.i, lj.i);
   if (tag) lw_in_scope(k, &sc, nr, bv);
-  for (int i = 0; i < nr; i++) {
-    LLVMValueRef o = lw_add(k, oo[i], lj.i);
-    if (!tag) {
-      cg_store(k, k->out[0], mm->to, o, lw_fma(k, mm->tacc, a[i], bv, cg_load(k, k->out[0], mm->to, o)));
-      continue;
-    }
-    LLVMValueRef p = cg_elem_ptr(k, k->out[0], mm->to, o);
-    LLVMValueRef cur = lw_in_scope(k, &sc, i, LLVMBuildLoad2(k->b, cg_storage_type(k->m, mm->to), p, ""));
-    lw_in_scope(k, &sc, i, LLVMBuildStore(k->b, lw_fma(k, mm->tacc, a[i], bv, cur), p));
-  }
+  LLVMValueRef o[4];
+  for (int i = 0; i < nr; i++) o[i] = lw_add(k, oo[i], lj.i);
+  lw_fma_rows(k, mm->to, mm->tacc, a, bv, o, nr, tag ? &sc : NULL);
   lw_loop_end_nounroll(k, &lj);
   cg_loop_end(k, &lk);
 }
