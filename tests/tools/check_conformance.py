@@ -26,6 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import onnx
 
+import kilntest
+
 # Text a sanitizer prints when it finds a bug; its exit status may still be 0 or 1.
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                    "ERROR: UndefinedBehaviorSanitizer")
@@ -50,19 +52,6 @@ def parse_args():
     if args.opt is not None and not re.fullmatch(r"-O[0-3]", args.opt):
         p.error(f"--opt takes -O0..-O3, not {args.opt!r}")
     return args
-
-
-def split_opt_argv(argv):
-    """Rewrites '--opt -O0' into '--opt=-O0' so argparse accepts it."""
-    out, i = [], 0
-    while i < len(argv):
-        if argv[i] == "--opt" and i + 1 < len(argv):
-            out.append("--opt=" + argv[i + 1])
-            i += 2
-        else:
-            out.append(argv[i])
-            i += 1
-    return out
 
 
 def find_cases(root):
@@ -188,7 +177,7 @@ def write_expected(path, results):
 
 
 def main():
-    sys.argv[1:] = split_opt_argv(sys.argv[1:])
+    sys.argv[1:] = kilntest.glue_option_values(sys.argv[1:], ("--opt",))
     args = parse_args()
     tsv = args.cases_tsv or os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                          "..", "onnx", "cases.tsv")

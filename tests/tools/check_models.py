@@ -14,6 +14,8 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+import kilntest
+
 SKIP = 77
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
@@ -30,17 +32,7 @@ def parse_args():
     p.add_argument("--atol", default="1e-4")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--timeout", type=float, default=600, help="seconds per kiln check")
-    argv = sys.argv[1:]
-    # '--combo -O0,1' looks like an option to argparse: glue it as '--combo=-O0,1'.
-    glued, i = [], 0
-    while i < len(argv):
-        if argv[i] == "--combo" and i + 1 < len(argv):
-            glued.append("--combo=" + argv[i + 1])
-            i += 2
-        else:
-            glued.append(argv[i])
-            i += 1
-    args = p.parse_args(glued)
+    args = p.parse_args(kilntest.glue_option_values(sys.argv[1:], ("--combo",)))
     combos = args.combo or ["-O0,1", "-O0,2", "-O3,1", "-O3,2"]
     args.combos = [tuple(c.split(",")) for c in combos]
     return args

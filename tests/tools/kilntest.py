@@ -40,6 +40,20 @@ def arg_parser(description):
     return p
 
 
+def glue_option_values(argv, names):
+    """Rewrites '--opt -O0' into '--opt=-O0' for each option in names: argparse takes a value that
+    starts with '-' for another option."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] in names and i + 1 < len(argv):
+            out.append(argv[i] + "=" + argv[i + 1])
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
 def find_models(folders, skip=()):
     """(label, model.onnx path) for every MODEL/model.onnx in folders."""
     found = []
