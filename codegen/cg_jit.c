@@ -21,6 +21,7 @@ struct KnProgram {
   CgPlan plan;
   LLVMOrcLLJITRef jit;
   KnEntryFn entry;
+  const void **weights;    /* the weights' data, in the plan's order: the entry's weights table */
   CgStats stats;
 };
 
@@ -183,6 +184,9 @@ KnStatus cg_compile(KnModel *model, const CgOptions *o, KnProgram **out, KnError
   p->stats.plan_ms = now_ms() - t0;
   p->stats.arena_bytes = p->plan.arena_bytes;
   p->stats.naive_bytes = p->plan.naive_bytes;
+  if (st == KN_OK && !(p->weights = calloc((size_t)p->plan.n_weights + 1, sizeof *p->weights)))
+    st = kn_fail(err, KN_ERR_NOMEM, "out of memory");
+  for (int i = 0; st == KN_OK && i < p->plan.n_weights; i++) p->weights[i] = p->plan.weights[i]->data;
   if (st == KN_OK) st = compile_module(p, o, err);
   if (st != KN_OK) {
     p->model = NULL; /* the caller keeps it */
@@ -197,6 +201,7 @@ void cg_program_free(KnProgram *p) {
   if (!p) return;
   if (p->jit) LLVMOrcDisposeLLJIT(p->jit);
   cg_plan_free(&p->plan);
+  free(p->weights);
   if (p->model) ir_model_free(p->model);
   free(p);
 }
@@ -205,16 +210,9 @@ KnStatus cg_program_run(const KnProgram *p, KnRtCtx *ctx, void *const *inputs,
                         void *const *outputs, KnError *err) {
   uint8_t *arena = aligned_alloc(64, p->plan.arena_bytes);
   if (!arena) return kn_fail(err, KN_ERR_NOMEM, "cannot allocate the %zu-byte arena", p->plan.arena_bytes);
-  const void **weights = calloc((size_t)p->plan.n_weights + 1, sizeof *weights);
-  if (!weights) {
-    free(arena);
-    return kn_fail(err, KN_ERR_NOMEM, "out of memory");
-  }
-  for (int i = 0; i < p->plan.n_weights; i++) weights[i] = p->plan.weights[i]->data;
   ctx->status = 0;
   ctx->msg[0] = 0;
-  int32_t rc = p->entry(ctx, inputs, outputs, weights, arena);
-  free(weights);
+  int32_t rc = p->entry(ctx, inputs, outputs, p->weights, arena);
   free(arena);
   if (rc != 0)
     return kn_fail(err, ctx->status ? (KnStatus)ctx->status : KN_ERR_INTERNAL, "%s",
