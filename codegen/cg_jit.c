@@ -67,14 +67,6 @@ static KnStatus host_target_machine(const CgOptions *o, LLVMTargetMachineRef *ou
   return *out ? KN_OK : kn_fail(err, KN_ERR_INTERNAL, "cannot create an LLVM target machine");
 }
 
-void cg_describe_host(char *buf, size_t size) {
-  pthread_once(&llvm_once, init_llvm);
-  char *triple = LLVMGetDefaultTargetTriple(), *cpu = LLVMGetHostCPUName();
-  snprintf(buf, size, "%s, cpu %s", triple, cpu);
-  LLVMDisposeMessage(triple);
-  LLVMDisposeMessage(cpu);
-}
-
 static KnStatus optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level, KnError *err) {
   char pipeline[32];
   snprintf(pipeline, sizeof pipeline, "default<O%d>", level < 0 ? 0 : level > 3 ? 3 : level);

@@ -391,5 +391,4 @@ KnStatus kn_runner_run(KnRunner *r, KnRtCtx *ctx, KnTensor *const *inputs, KnAre
 
 const KnProgram *kn_runner_last_program(const KnRunner *r) { return r->last ? r->last->prog : NULL; }
 bool kn_runner_last_staged(const KnRunner *r) { return r->last && r->last->staged; }
-const KnPipeline *kn_runner_last_pipeline(const KnRunner *r) { return r->last ? &r->last->pipeline : NULL; }
 const KnModel *kn_runner_model(const KnRunner *r) { return r->model; }

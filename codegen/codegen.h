@@ -33,7 +33,4 @@ KnStatus cg_program_run(const KnProgram *p, KnRtCtx *ctx, void *const *inputs,
 const KnGraph *cg_program_graph(const KnProgram *p);
 const CgStats *cg_program_stats(const KnProgram *p);
 
-/* Writes the host's LLVM target description ("x86_64-pc-linux-gnu, cpu sapphirerapids"). */
-void cg_describe_host(char *buf, size_t size);
-
 #endif

@@ -40,7 +40,6 @@ KnStatus kn_runner_run(KnRunner *r, KnRtCtx *ctx, KnTensor *const *inputs, KnAre
 /* The program the last run used (NULL before any, or when it ran in stages), for reports. */
 const KnProgram *kn_runner_last_program(const KnRunner *r);
 bool kn_runner_last_staged(const KnRunner *r);
-const KnPipeline *kn_runner_last_pipeline(const KnRunner *r);
 const KnModel *kn_runner_model(const KnRunner *r);
 
 #endif
