@@ -210,9 +210,9 @@ KnStatus cg_unsupported(CgKernel *k, const char *what);
 /* ---- compiling a graph (codegen/cg_compile.c, cg_entry.c, cg_jit.c) ------------------------ */
 typedef struct CgOptions {
   int opt_level;           /* 0..3: LLVM pipeline default<O0..O3> */
-  const char *cpu;         /* NULL: the host's */
-  const char *features;    /* NULL: the host's */
-  const char *entry_name;  /* NULL: "kn_entry" */
+  const char *triple;      /* NULL: the host's (the JIT takes only that) */
+  const char *cpu;         /* NULL: the host's ("generic" for another triple) */
+  const char *features;    /* NULL: the host's (none for another triple or a named cpu) */
 } CgOptions;
 
 /* Emits the entry function of g over plan into m (kernels first, then the entry). */

@@ -266,41 +266,93 @@ void kn_runner_install_hooks(void) {
   pass_can_eval_hook = can_eval;
 }
 
+/* Zero-filled inputs with the shapes o->shapes gives (else the declared ones); every input needs
+ * one. in[] is indexed like the graph's inputs. */
+static KnStatus shape_inputs(const KnGraph *g, const KnRunOptions *o, KnArena *a, KnTensor **in, KnError *err) {
+  for (int s = 0; s < o->n_shapes; s++) {
+    bool found = false;
+    for (int i = 0; i < g->n_inputs; i++) found |= strcmp(g->inputs[i]->name, o->shapes[s].name) == 0;
+    if (!found) return kn_fail(err, KN_ERR_INVALID, "--shape %s: the model has no input of that name", o->shapes[s].name);
+  }
+  for (int i = 0; i < g->n_inputs; i++) {
+    const KnValue *v = g->inputs[i];
+    const KnShapeBinding *b = NULL;
+    for (int s = 0; s < o->n_shapes; s++)
+      if (strcmp(o->shapes[s].name, v->name) == 0) b = &o->shapes[s];
+    int64_t dims[IR_SYM_DATA_MAX];
+    int rank = b ? b->rank : v->type.shape.rank;
+    if (v->type.kind != KN_TYPE_TENSOR)
+      return kn_fail(err, KN_ERR_UNSUPPORTED, "input %s: a sequence or optional cannot be compiled for a shape up front", v->name);
+    if (rank < 0 || rank > IR_SYM_DATA_MAX) return kn_fail(err, KN_ERR_INVALID, "--shape: input %s needs a shape too", v->name);
+    for (int d = 0; d < rank; d++) {
+      dims[d] = b ? b->dims[d] : v->type.shape.dims[d].value;
+      if (dims[d] < 0)
+        return kn_fail(err, KN_ERR_INVALID, "--shape: input %s has a dim that is not known; give its shape", v->name);
+    }
+    if (!(in[i] = ir_tensor_new(a, v->type.dtype, rank, dims, err))) return err->status;
+    KnStatus st = check_input(v, in[i], false, err);
+    if (st != KN_OK) return st;
+  }
+  return KN_OK;
+}
+
 /* --shape: compiles for the given shapes before the first run, with zero-filled inputs (an input
- * whose values shapes depend on is compiled again when real values come). Every input needs a
- * shape, given or declared. */
+ * whose values shapes depend on is compiled again when real values come). */
 static KnStatus precompile(KnRunner *r, KnError *err) {
   const KnGraph *g = r->model->graph;
   KnArena *a = ir_arena_new();
   KnTensor **in = a ? ir_arena_calloc(a, (size_t)g->n_inputs + 1, sizeof *in) : NULL;
-  KnStatus st = in ? KN_OK : kn_fail(err, KN_ERR_NOMEM, "out of memory");
-  for (int s = 0; s < r->opt.n_shapes && st == KN_OK; s++) {
-    bool found = false;
-    for (int i = 0; i < g->n_inputs; i++) found |= strcmp(g->inputs[i]->name, r->opt.shapes[s].name) == 0;
-    if (!found) st = kn_fail(err, KN_ERR_INVALID, "--shape %s: the model has no input of that name", r->opt.shapes[s].name);
-  }
-  for (int i = 0; i < g->n_inputs && st == KN_OK; i++) {
-    const KnValue *v = g->inputs[i];
-    const KnShapeBinding *b = NULL;
-    for (int s = 0; s < r->opt.n_shapes; s++)
-      if (strcmp(r->opt.shapes[s].name, v->name) == 0) b = &r->opt.shapes[s];
-    int64_t dims[IR_SYM_DATA_MAX];
-    int rank = b ? b->rank : v->type.shape.rank;
-    if (rank < 0 || rank > IR_SYM_DATA_MAX) {
-      st = kn_fail(err, KN_ERR_INVALID, "--shape: input %s needs a shape too", v->name);
-      break;
-    }
-    for (int d = 0; d < rank; d++) {
-      dims[d] = b ? b->dims[d] : v->type.shape.dims[d].value;
-      if (dims[d] < 0) st = kn_fail(err, KN_ERR_INVALID, "--shape: input %s has a dim that is not known; give its shape", v->name);
-    }
-    if (st == KN_OK && !(in[i] = ir_tensor_new(a, v->type.dtype, rank, dims, err))) st = err->status;
-    if (st == KN_OK && (st = check_input(v, in[i], false, err)) != KN_OK) break;
-  }
+  KnStatus st = in ? shape_inputs(g, &r->opt, a, in, err) : kn_fail(err, KN_ERR_NOMEM, "out of memory");
   CacheEntry *e;
   if (st == KN_OK) st = lookup(r, in, &e, err);
   ir_arena_free(a);
   return st;
+}
+
+/* What kn_prepare_static refuses: the model would need the runner at run time. */
+static KnStatus check_static(const KnModel *m, const bool *bound, int split, KnError *err) {
+  const KnGraph *g = m->graph;
+  for (int i = 0; i < g->n_inputs; i++)
+    if (bound[i])
+      return kn_fail(err, KN_ERR_UNSUPPORTED,
+                     "input %s: shapes inside the model depend on its values (a Reshape target or Resize "
+                     "scales given as an input, say); an ahead-of-time build needs shapes fixed at compile time",
+                     g->inputs[i]->name);
+  if (split >= 0)
+    return kn_fail(err, KN_ERR_UNSUPPORTED,
+                   "node %s (%s): its output shape depends on data computed inside the model, or it runs as "
+                   "a runtime kernel (control flow, sequences, strings); ahead-of-time builds support only "
+                   "models whose shapes are fixed at compile time",
+                   g->nodes[split]->name ? g->nodes[split]->name : "?", ir_ops[g->nodes[split]->op].name);
+  return KN_OK;
+}
+
+KnStatus kn_prepare_static(const KnModel *model, const KnRunOptions *o, KnModel **out, KnPipeline *pipeline,
+                           KnError *err) {
+  *out = NULL;
+  kn_runner_install_hooks();
+  const KnGraph *g = model->graph;
+  KnArena *a = ir_arena_new();
+  KnTensor **in = a ? ir_arena_calloc(a, (size_t)g->n_inputs + 1, sizeof *in) : NULL;
+  bool *bound = a ? ir_arena_calloc(a, (size_t)g->n_inputs + 1, sizeof *bound) : NULL;
+  KnStatus st = in && bound ? KN_OK : kn_fail(err, KN_ERR_NOMEM, "out of memory");
+  if (st == KN_OK) st = pass_check_names(o->passes, err);
+  if (st == KN_OK) st = pass_check_names(o->disabled, err);
+  if (st == KN_OK) st = shape_inputs(g, o, a, in, err);
+  KnModel *m = st == KN_OK ? ir_model_clone(model, err) : NULL;
+  if (st == KN_OK && !m) st = err->status;
+  int split = -1;
+  if (st == KN_OK) st = specialize(m, in, bound, &split, err);
+  if (st == KN_OK) st = check_static(m, bound, split, err);
+  *pipeline = (KnPipeline){.level = o->opt_level, .only = o->passes, .disabled = o->disabled};
+  if (st == KN_OK) st = pass_run_pipeline(m, pipeline, err);
+  ir_arena_free(a);
+  if (st != KN_OK) {
+    if (m) ir_model_free(m);
+    return st;
+  }
+  *out = m;
+  return KN_OK;
 }
 
 /* ---- the API ------------------------------------------------------------------------------ */

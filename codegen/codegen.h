@@ -31,6 +31,30 @@ KnStatus cg_program_run(const KnProgram *p, KnRtCtx *ctx, void *const *inputs,
                         void *const *outputs, KnError *err);
 
 const KnGraph *cg_program_graph(const KnProgram *p);
+
+/* ---- ahead of time (codegen/cg_aot.c) ---- */
+typedef struct CgAotOptions {
+  CgOptions cg;            /* level and target (triple, cpu, features) */
+  const char *name;        /* NAME: prefix of the exported symbols, a C identifier */
+  const char *source;      /* the model file, recorded in the descriptor */
+  bool embed_weights;      /* false: the weights come from a file at NAME_create */
+  bool exe_main;           /* also export kn_aot_main_info() for the --exe driver */
+} CgAotOptions;
+
+typedef struct CgObject {
+  char *data;                /* the object file's bytes (ELF for the target) */
+  size_t size;
+  const KnTensor **weights;  /* the entry's weights in order (they point into the model) */
+  int n_weights;
+  uint64_t weights_digest;   /* 0 when embedded; else what the weights file must carry */
+  CgStats stats;             /* jit_ms: writing the object */
+} CgObject;
+
+/* Compiles m's graph (every shape concrete) like cg_compile, but writes an object file exporting
+ * NAME_create/run/destroy/info (include/kiln_aot.h) instead of linking it here. m stays the
+ * caller's and must outlive out->weights. */
+KnStatus cg_compile_object(KnModel *m, const CgAotOptions *o, CgObject *out, KnError *err);
+void cg_object_free(CgObject *obj);
 const CgStats *cg_program_stats(const KnProgram *p);
 
 #endif

@@ -37,6 +37,14 @@ void kn_runner_free(KnRunner *r);
 KnStatus kn_runner_run(KnRunner *r, KnRtCtx *ctx, KnTensor *const *inputs, KnArena *out_arena,
                        KnTensor **outputs, KnError *err);
 
+/* For ahead-of-time builds: a copy of model specialized for o->shapes (else the declared
+ * shapes) and run through o's pass pipeline, exactly what the runner would compile for a first
+ * run with those shapes. Fails when the model needs the runner at run time: shapes that depend
+ * on input values or on data computed inside the model, control flow, sequences, strings.
+ * pipeline receives the passes' records. */
+KnStatus kn_prepare_static(const KnModel *model, const KnRunOptions *o, KnModel **out, KnPipeline *pipeline,
+                           KnError *err);
+
 /* The program the last run used (NULL before any, or when it ran in stages), for reports. */
 const KnProgram *kn_runner_last_program(const KnRunner *r);
 bool kn_runner_last_staged(const KnRunner *r);

@@ -28,6 +28,7 @@ int cmd_inspect(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_compile(int argc, char **argv);
 
 /* ---- helpers (tools/kiln.c) ---------------------------------------------------------------- */
 /* "kiln: <message>" on stderr; returns CLI_FAIL. */
@@ -37,6 +38,7 @@ int cli_fail_error(const KnError *err);
 int cli_usage_error(const char *cmd, const char *usage, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 bool cli_is_help(const char *arg); /* -h or --help */
+double cli_now_ms(void);          /* monotonic clock, for reports */
 /* Matches argv[*i] against option name ("--shape", "-o"), with its value as "--shape=V" or
  * as the next argument (then *i advances). Returns 0: not this option, 1: matched with
  * *value set, -1: matched but the value is missing. */

@@ -4,7 +4,6 @@
 #include <string.h>
 #include <errno.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "frontend/tensor_file.h"
 #include "tools/cli_exec.h"
@@ -109,12 +108,6 @@ static void print_output(const KnTensor *t) {
   printf("\n");
 }
 
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 static int run_model(RunArgs *r, KnArena *a) {
   KnError err = {0};
   KnModel *m;
@@ -126,13 +119,13 @@ static int run_model(RunArgs *r, KnArena *a) {
   KnStatus st = in && out ? KN_OK : kn_fail(&err, KN_ERR_NOMEM, "out of memory");
   if (st == KN_OK && r->inputs_dir) st = cli_read_input_dir(g, r->inputs_dir, a, in, &err);
   if (st == KN_OK) st = read_named_inputs(r, g, a, in, &err);
-  double t0 = now_ms(), t1 = t0;
+  double t0 = cli_now_ms(), t1 = t0;
   if (st == KN_OK) st = kn_runner_new(m, &r->exec.run, &runner, &err);
   else ir_model_free(m);
   KnRtCtx ctx = {.threads = r->exec.threads};
   if (st == KN_OK) {
     st = kn_runner_run(runner, &ctx, in, a, out, &err);
-    t1 = now_ms();
+    t1 = cli_now_ms();
   }
   if (st == KN_OK && r->output_dir) st = write_outputs(r, out, kn_runner_model(runner)->graph->n_outputs, &err);
   if (st == KN_OK) {

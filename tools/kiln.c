@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "tools/cli.h"
 
@@ -12,6 +13,7 @@ static const CliCommand commands[] = {
     {"export", cmd_export, "convert a model between .onnx and .kir"},
     {"run", cmd_run, "compile a model for its inputs and run it"},
     {"check", cmd_check, "run an ONNX test case folder and compare with its expected outputs"},
+    {"compile", cmd_compile, "build a model ahead of time: object, shared library, archive or program"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof *commands))
 
@@ -37,6 +39,12 @@ int cli_usage_error(const char *cmd, const char *usage, const char *fmt, ...) {
   fprintf(stderr, "\n%s", usage);
   va_end(ap);
   return CLI_USAGE;
+}
+
+double cli_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 bool cli_is_help(const char *arg) { return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0; }

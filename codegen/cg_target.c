@@ -1,0 +1,60 @@
+/* cg_target.c - which machine code is generated for: LLVM's target registry and target machines
+ * for the host (JIT, default AOT) or another triple (cross-compiled AOT). */
+#include <pthread.h>
+#include <string.h>
+
+#include <llvm-c/Target.h>
+
+#include "codegen/cg_build.h"
+
+static pthread_once_t llvm_once = PTHREAD_ONCE_INIT;
+static void init_targets(void) {
+  LLVMInitializeAllTargetInfos();
+  LLVMInitializeAllTargets();
+  LLVMInitializeAllTargetMCs();
+  LLVMInitializeAllAsmPrinters();
+}
+void cg_init_llvm(void) { pthread_once(&llvm_once, init_targets); }
+
+static LLVMCodeGenOptLevel codegen_level(int opt_level) {
+  return opt_level <= 0 ? LLVMCodeGenLevelNone
+         : opt_level == 1 ? LLVMCodeGenLevelLess
+         : opt_level == 2 ? LLVMCodeGenLevelDefault
+                          : LLVMCodeGenLevelAggressive;
+}
+
+/* LLVM accepts "aarch64-linux-gnu" and normalizes it; the host's triple is the default. */
+static char *target_triple(const CgOptions *o) {
+  return o->triple ? LLVMNormalizeTargetTriple(o->triple) : LLVMGetDefaultTargetTriple();
+}
+
+static bool is_host(const char *triple) {
+  char *host = LLVMGetDefaultTargetTriple();
+  bool same = strcmp(host, triple) == 0;
+  LLVMDisposeMessage(host);
+  return same;
+}
+
+KnStatus cg_target_machine(const CgOptions *o, bool for_jit, LLVMTargetMachineRef *out, KnError *err) {
+  cg_init_llvm();
+  *out = NULL;
+  char *triple = target_triple(o), *msg = NULL;
+  LLVMTargetRef target;
+  if (LLVMGetTargetFromTriple(triple, &target, &msg)) {
+    kn_fail(err, KN_ERR_UNSUPPORTED, "no LLVM target for '%s': %s", triple, msg ? msg : "");
+    LLVMDisposeMessage(msg);
+    LLVMDisposeMessage(triple);
+    return KN_ERR_UNSUPPORTED;
+  }
+  bool host = is_host(triple);
+  char *cpu = host ? LLVMGetHostCPUName() : NULL, *features = host ? LLVMGetHostCPUFeatures() : NULL;
+  const char *use_cpu = o->cpu ? o->cpu : host ? cpu : "generic";
+  /* A named CPU brings its own features; the host's feature list would contradict it. */
+  const char *use_features = o->features ? o->features : host && !o->cpu ? features : "";
+  *out = LLVMCreateTargetMachine(target, triple, use_cpu, use_features, codegen_level(o->opt_level), LLVMRelocPIC,
+                                 for_jit ? LLVMCodeModelJITDefault : LLVMCodeModelDefault);
+  LLVMDisposeMessage(cpu);
+  LLVMDisposeMessage(features);
+  LLVMDisposeMessage(triple);
+  return *out ? KN_OK : kn_fail(err, KN_ERR_INTERNAL, "cannot create an LLVM target machine");
+}
