@@ -13,6 +13,9 @@ KILN_DEPS=(
   libcjson-dev                              # JSON output of `kiln inspect --json`
   python3 python3-onnx python3-numpy        # test references (Debian's /usr/bin/python3)
   valgrind                                  # leak checks of the hostile-input tests
+  gcc-aarch64-linux-gnu                     # aarch64 cross-built runtime (KILN_RUNTIME_ONLY), libgomp too
+  libc6-dev-arm64-cross                     # its aarch64 libc and headers
+  qemu-user-static                          # runs aarch64 runtime programs on the x86-64 host
 )
 
 kiln_missing_deps() {
