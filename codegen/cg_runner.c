@@ -327,6 +327,18 @@ static KnStatus check_static(const KnModel *m, const bool *bound, int split, KnE
   return KN_OK;
 }
 
+/* An input with an initializer (older exporters list every weight as one) becomes a plain
+ * initializer: an ahead-of-time build takes its default, as the JIT does when it is not fed. */
+static void freeze_defaults(KnGraph *g) {
+  int n = 0;
+  for (int i = 0; i < g->n_inputs; i++) {
+    KnValue *v = g->inputs[i];
+    if (v->init) v->is_input = false;
+    else g->inputs[n++] = v;
+  }
+  g->n_inputs = n;
+}
+
 KnStatus kn_prepare_static(const KnModel *model, const KnRunOptions *o, KnModel **out, KnPipeline *pipeline,
                            KnError *err) {
   *out = NULL;
@@ -338,9 +350,10 @@ KnStatus kn_prepare_static(const KnModel *model, const KnRunOptions *o, KnModel 
   KnStatus st = in && bound ? KN_OK : kn_fail(err, KN_ERR_NOMEM, "out of memory");
   if (st == KN_OK) st = pass_check_names(o->passes, err);
   if (st == KN_OK) st = pass_check_names(o->disabled, err);
-  if (st == KN_OK) st = shape_inputs(g, o, a, in, err);
   KnModel *m = st == KN_OK ? ir_model_clone(model, err) : NULL;
   if (st == KN_OK && !m) st = err->status;
+  if (st == KN_OK) freeze_defaults(m->graph);
+  if (st == KN_OK) st = shape_inputs(m->graph, o, a, in, err);
   int split = -1;
   if (st == KN_OK) st = specialize(m, in, bound, &split, err);
   if (st == KN_OK) st = check_static(m, bound, split, err);

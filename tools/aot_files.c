@@ -146,7 +146,11 @@ KnStatus aot_find_runtime(char *out, size_t size, KnError *err) {
   self[n] = 0;
   char *slash = strrchr(self, '/');
   if (slash) *slash = 0;
-  static const char *const places[] = {"", "/../lib", "/../lib/x86_64-linux-gnu", "/../lib64"};
+#ifndef KILN_RT_LIBDIR_FROM_BINDIR
+#define KILN_RT_LIBDIR_FROM_BINDIR "../lib"
+#endif
+  /* The build tree keeps the libraries beside kiln; an install puts them in its libdir. */
+  static const char *const places[] = {"", "/" KILN_RT_LIBDIR_FROM_BINDIR};
   for (size_t i = 0; i < sizeof places / sizeof *places; i++) {
     char probe[PATH_MAX + 64];
     snprintf(probe, sizeof probe, "%s%s/libkiln_rt.a", self, places[i]);
@@ -155,5 +159,5 @@ KnStatus aot_find_runtime(char *out, size_t size, KnError *err) {
       return KN_OK;
     }
   }
-  return kn_fail(err, KN_ERR_IO, "no libkiln_rt.a next to %s or in its ../lib; pass --runtime DIR", self);
+  return kn_fail(err, KN_ERR_IO, "no libkiln_rt.a next to %s or in %s/" KILN_RT_LIBDIR_FROM_BINDIR "; pass --runtime DIR", self, self);
 }
