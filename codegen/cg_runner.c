@@ -138,8 +138,8 @@ static KnStatus fold_until_concrete(KnModel *m, KnError *err) {
 }
 
 /* Specializes clone m for inputs: shapes first; if some shape still depends on data, the values
- * of small inputs are bound as constants too (bound[i] says which) and constant subgraphs are
- * folded through codegen. *split is the first node whose output shape is still unknown (the
+ * of small inputs are bound as constants too (bound[i] says which; bound NULL: never) and
+ * constant subgraphs are folded through codegen. *split is the first node whose output shape is still unknown (the
  * model then runs in stages), or -1. */
 static KnStatus specialize(KnModel *m, KnTensor *const *inputs, bool *bound, int *split, KnError *err) {
   KnGraph *g = m->graph;
@@ -150,7 +150,7 @@ static KnStatus specialize(KnModel *m, KnTensor *const *inputs, bool *bound, int
     if (!inputs[i]->list) bind[n_bind++] = (KnShapeBinding){g->inputs[i]->name, inputs[i]->rank, inputs[i]->dims};
   KnStatus st = ir_specialize(g, bind, n_bind, err);
   if (st == KN_OK && first_open_value(g)) st = fold_until_concrete(m, err);
-  if (st != KN_OK || !first_open_value(g)) {
+  if (st != KN_OK || !first_open_value(g) || !bound) {
     ir_graph_renumber(g);
     *split = st == KN_OK ? first_open_node(g) : -1;
     return st;
@@ -310,21 +310,14 @@ static KnStatus precompile(KnRunner *r, KnError *err) {
 }
 
 /* What kn_prepare_static refuses: the model would need the runner at run time. */
-static KnStatus check_static(const KnModel *m, const bool *bound, int split, KnError *err) {
-  const KnGraph *g = m->graph;
-  for (int i = 0; i < g->n_inputs; i++)
-    if (bound[i])
-      return kn_fail(err, KN_ERR_UNSUPPORTED,
-                     "input %s: shapes inside the model depend on its values (a Reshape target or Resize "
-                     "scales given as an input, say); an ahead-of-time build needs shapes fixed at compile time",
-                     g->inputs[i]->name);
-  if (split >= 0)
-    return kn_fail(err, KN_ERR_UNSUPPORTED,
-                   "node %s (%s): its output shape depends on data computed inside the model, or it runs as "
-                   "a runtime kernel (control flow, sequences, strings); ahead-of-time builds support only "
-                   "models whose shapes are fixed at compile time",
-                   g->nodes[split]->name ? g->nodes[split]->name : "?", ir_ops[g->nodes[split]->op].name);
-  return KN_OK;
+static KnStatus check_static(const KnGraph *g, int split, KnError *err) {
+  if (split < 0) return KN_OK;
+  const KnNode *n = g->nodes[split];
+  return kn_fail(err, KN_ERR_UNSUPPORTED,
+                 "node %s (%s): its output shape depends on values known only at run time (an input's values "
+                 "or data computed in the model), or it runs as a runtime kernel (control flow, sequences, "
+                 "strings); an ahead-of-time build needs every shape fixed at compile time",
+                 n->name && *n->name ? n->name : "?", ir_ops[n->op].name);
 }
 
 /* An input with an initializer (older exporters list every weight as one) becomes a plain
@@ -346,8 +339,7 @@ KnStatus kn_prepare_static(const KnModel *model, const KnRunOptions *o, KnModel 
   const KnGraph *g = model->graph;
   KnArena *a = ir_arena_new();
   KnTensor **in = a ? ir_arena_calloc(a, (size_t)g->n_inputs + 1, sizeof *in) : NULL;
-  bool *bound = a ? ir_arena_calloc(a, (size_t)g->n_inputs + 1, sizeof *bound) : NULL;
-  KnStatus st = in && bound ? KN_OK : kn_fail(err, KN_ERR_NOMEM, "out of memory");
+  KnStatus st = in ? KN_OK : kn_fail(err, KN_ERR_NOMEM, "out of memory");
   if (st == KN_OK) st = pass_check_names(o->passes, err);
   if (st == KN_OK) st = pass_check_names(o->disabled, err);
   KnModel *m = st == KN_OK ? ir_model_clone(model, err) : NULL;
@@ -355,8 +347,8 @@ KnStatus kn_prepare_static(const KnModel *model, const KnRunOptions *o, KnModel 
   if (st == KN_OK) freeze_defaults(m->graph);
   if (st == KN_OK) st = shape_inputs(m->graph, o, a, in, err);
   int split = -1;
-  if (st == KN_OK) st = specialize(m, in, bound, &split, err);
-  if (st == KN_OK) st = check_static(m, bound, split, err);
+  if (st == KN_OK) st = specialize(m, in, NULL, &split, err);
+  if (st == KN_OK) st = check_static(m->graph, split, err);
   *pipeline = (KnPipeline){.level = o->opt_level, .only = o->passes, .disabled = o->disabled};
   if (st == KN_OK) st = pass_run_pipeline(m, pipeline, err);
   ir_arena_free(a);

@@ -40,7 +40,8 @@ KnStatus kn_runner_run(KnRunner *r, KnRtCtx *ctx, KnTensor *const *inputs, KnAre
 /* For ahead-of-time builds: a copy of model specialized for o->shapes (else the declared
  * shapes) and run through o's pass pipeline, exactly what the runner would compile for a first
  * run with those shapes. Fails when the model needs the runner at run time: shapes that depend
- * on input values or on data computed inside the model, control flow, sequences, strings.
+ * on input values or on data computed inside the model, control flow, sequences, strings (input
+ * values are never baked in).
  * pipeline receives the passes' records. */
 KnStatus kn_prepare_static(const KnModel *model, const KnRunOptions *o, KnModel **out, KnPipeline *pipeline,
                            KnError *err);

@@ -12,9 +12,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "kiln_aot.h"
 #include "runtime/kiln_rt.h"
@@ -234,14 +231,7 @@ void kn_aot_destroy(KnAotModel *m) {
 }
 
 void kn_aot_set_threads(KnAotModel *m, int threads) {
-  if (!m) return;
-#ifdef _OPENMP
-  /* kn_rt_parallel_for runs inline for threads <= 0, so resolve OpenMP's default here. */
-  if (threads <= 0) threads = omp_get_max_threads();
-#else
-  if (threads <= 0) threads = 1;
-#endif
-  m->ctx.threads = threads;
+  if (m) m->ctx.threads = threads; /* <= 0: kn_rt_parallel_for takes OpenMP's default */
 }
 
 const KnAotInfo *kn_aot_info(const KnAotModel *m) { return m ? m->info : NULL; }

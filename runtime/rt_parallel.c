@@ -1,4 +1,5 @@
 /* rt_parallel.c - parallel-for over OpenMP and failure reporting for generated kernels. */
+#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -7,7 +8,7 @@
 void kn_rt_parallel_for(KnRtCtx *ctx, int64_t n, int64_t grain, KnRtBody body, void *closure) {
   if (n <= 0) return;
   if (grain < 1) grain = 1;
-  int threads = ctx && ctx->threads > 0 ? ctx->threads : 1;
+  int threads = ctx && ctx->threads > 0 ? ctx->threads : omp_get_max_threads();
   int64_t chunks = (n + grain - 1) / grain;
   if (threads == 1 || chunks == 1) {
     body(closure, 0, n);

@@ -103,4 +103,26 @@ pkg-config --static --libs kiln_rt | grep -Eq -- '-fopenmp|-lgomp|-lomp' || fail
 "$cc" -o "$scratch/use_pc" "$scratch/consumer/main.c" $(pkg-config --cflags --libs kiln_rt) \
   -Wl,-rpath,"$prefix/lib" || fail "pkg-config build"
 "$scratch/use_pc" || fail "pkg-config program failed"
+# The example project (tests/aot_consumer): a model compiled at build time by the installed kiln
+# (KILN_EXECUTABLE) and linked against the installed runtime, run on its test data and checked
+# against torch's outputs.
+if [ -x "$prefix/bin/kiln" ]; then
+  src=$(cd "$(dirname "$0")" && pwd)
+  model=$src/models/mnist_cnn
+  cmake -S "$src/aot_consumer" -B "$scratch/aot_consumer" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_COMPILER="$cc" \
+        -DMODEL="$model/model.onnx" >"$scratch/aot_consumer.log" || { cat "$scratch/aot_consumer.log"; fail "aot_consumer configure"; }
+  cmake --build "$scratch/aot_consumer" >>"$scratch/aot_consumer.log" 2>&1 || { cat "$scratch/aot_consumer.log"; fail "aot_consumer build"; }
+  mkdir -p "$scratch/aot_out"
+  "$scratch/aot_consumer/consumer" "$model/test_data_set_0/input_0.pb" "$scratch/aot_out" || fail "aot_consumer run"
+  /usr/bin/python3 - "$scratch/aot_out/output_0.pb" "$model/test_data_set_0/output_0.pb" <<'PY' || fail "aot_consumer output differs from torch's"
+import sys, numpy as np, onnx
+from onnx import numpy_helper
+got, want = (numpy_helper.to_array(onnx.load_tensor(p)) for p in sys.argv[1:3])
+assert got.shape == want.shape and np.allclose(got, want, rtol=1e-3, atol=1e-4), (got, want)
+PY
+  if ldd "$scratch/aot_consumer/consumer" | grep -E 'libLLVM|libprotobuf|libcjson'; then
+    fail "aot_consumer links LLVM/protobuf/cJSON"
+  fi
+  echo "aot_consumer (find_package, model compiled by the installed kiln): ok"
+fi
 echo "install_check: ok"

@@ -218,11 +218,16 @@ static KnStatus build(CompileArgs *c, KnModel *m, KnError *err) {
                      .name = c->name, .source = c->model, .embed_weights = !c->weights, .exe_main = c->exe};
   CgObject obj = {0};
   if (st == KN_OK) st = cg_compile_object(spec, &ao, &obj, err);
-  if (st == KN_OK && c->weights) st = aot_write_weights(c->weights, &obj, err);
-  if (st == KN_OK && c->header) st = aot_write_header(c->header, c->name, spec->graph, &obj, c->model, err);
   double t2 = cli_now_ms();
   if (st == KN_OK) st = write_output(c, &obj, err);
   double t3 = cli_now_ms();
+  /* Each file is written whole or not at all; a later failure removes the earlier ones, so a
+   * failed build leaves no object without its weights or header. */
+  bool wrote_out = st == KN_OK, wrote_weights = false;
+  if (st == KN_OK && c->weights) wrote_weights = (st = aot_write_weights(c->weights, &obj, err)) == KN_OK;
+  if (st == KN_OK && c->header) st = aot_write_header(c->header, c->name, spec->graph, &obj, c->model, err);
+  if (st != KN_OK && wrote_out) unlink(c->out);
+  if (st != KN_OK && wrote_weights) unlink(c->weights);
   if (st == KN_OK) {
     const CgStats *s = &obj.stats;
     printf("wrote %s (%s, target %s): %d kernels, arena %zu bytes, weights %zu bytes %s%s\n", c->out,

@@ -142,6 +142,60 @@ def check_arm(args, name, model, data, work, jit):
     compare(name + " aarch64 under qemu", outputs(out, n_outputs(model)), jit, exact=False, rtol=1e-4, atol=1e-5)
 
 
+def save_model(path, nodes, inputs, outputs, inits=()):
+    from onnx import helper
+    graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=list(inits))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, path)
+
+
+def check_errors(args, work):
+    """`kiln compile` on what it must refuse: exit code, one clear line, no file left behind."""
+    from onnx import TensorProto, helper
+    d = os.path.join(work, "errors")
+    os.makedirs(d)
+    f32 = lambda n, s: helper.make_tensor_value_info(n, TensorProto.FLOAT, s)
+    relu = os.path.join(d, "relu.onnx")
+    save_model(relu, [helper.make_node("Relu", ["x"], ["y"])], [f32("x", [2, 3])], [f32("y", [2, 3])])
+    symbolic = os.path.join(d, "symbolic.onnx")
+    save_model(symbolic, [helper.make_node("Relu", ["x"], ["y"])], [f32("x", ["n", 3])], [f32("y", ["n", 3])])
+    nonzero = os.path.join(d, "nonzero.onnx")
+    save_model(nonzero, [helper.make_node("NonZero", ["x"], ["y"])], [f32("x", [4])],
+               [helper.make_tensor_value_info("y", TensorProto.INT64, [1, None])])
+    reshape = os.path.join(d, "reshape.onnx")
+    save_model(reshape, [helper.make_node("Reshape", ["x", "s"], ["y"])],
+               [f32("x", [2, 3]), helper.make_tensor_value_info("s", TensorProto.INT64, [2])], [f32("y", [None, None])])
+    out = os.path.join(d, "out")
+    os.makedirs(out)
+    cases = [  # (args, exit code, words the message must hold)
+        ([relu, "-o", os.path.join(out, "m.txt")], 2, "use .o, .so or .a"),
+        ([relu, "-o", os.path.join(out, "m.o"), "--name", "1x"], 2, "not a C identifier"),
+        ([relu], 2, "no output"),
+        ([os.path.join(d, "missing.onnx"), "-o", os.path.join(out, "m.o")], 1, "missing.onnx"),
+        ([relu, "-o", os.path.join(out, "m.o"), "--target", "nosucharch-linux-gnu"], 1, "no LLVM target"),
+        ([relu, "--exe", "-o", os.path.join(out, "p"), "--target", "aarch64-linux-gnu"], 1, "--runtime"),
+        ([relu, "-o", os.path.join(d, "no", "such", "m.o")], 1, "m.o"),
+        ([symbolic, "-o", os.path.join(out, "m.o")], 1, "give its shape"),
+        ([nonzero, "-o", os.path.join(out, "m.o")], 1, "NonZero): its output shape depends on values known only at run time"),
+        ([reshape, "-o", os.path.join(out, "m.o")], 1, "Reshape): its output shape depends on values known only at run time"),
+        ([relu, "-o", os.path.join(out, "m.so"), "--cc", "no-such-linker"], 1, "no-such-linker"),
+    ]
+    for argv, code, words in cases:
+        p = run([args.kiln, "compile"] + argv, expect_ok=False)
+        lines = p.stderr.strip().splitlines()
+        label = "kiln compile " + " ".join(os.path.basename(a) for a in argv)
+        if p.returncode != code or not lines or words not in p.stderr or (code == 1 and len(lines) != 1):
+            failures.append("%s: exit %d (want %d), stderr %r (want one line with %r)" % (label, p.returncode, code, p.stderr[-500:], words))
+        if os.listdir(out):
+            failures.append("%s: left %s behind" % (label, os.listdir(out)))
+            for name in os.listdir(out):
+                os.remove(os.path.join(out, name))
+    # A symbolic dim is fine with --shape.
+    run([args.kiln, "compile", symbolic, "-o", os.path.join(d, "sym.o"), "--shape", "x=5,3"])
+    print("%-20s %s" % ("errors", "FAIL" if any(f.startswith("kiln compile") for f in failures) else "ok"), flush=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--kiln", required=True)
@@ -152,6 +206,7 @@ def main():
     p.add_argument("--arm-models", action="append", default=[])
     p.add_argument("--skip-models", action="append", default=[], help="model names to leave out")
     p.add_argument("--require-models", action="store_true")
+    p.add_argument("--errors", action="store_true", help="also check what kiln compile must refuse")
     p.add_argument("--rtol", type=float, default=1e-3)
     p.add_argument("--atol", type=float, default=1e-4)
     args = p.parse_args()
@@ -166,6 +221,8 @@ def main():
         return 77 if args.require_models else 1
     work = tempfile.mkdtemp(prefix="kiln-aot-")
     try:
+        if args.errors:
+            check_errors(args, work)
         for name, d in models:
             model, data = os.path.join(d, "model.onnx"), os.path.join(d, "test_data_set_0")
             w = os.path.join(work, name)
