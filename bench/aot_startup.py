@@ -42,7 +42,11 @@ def main():
             j, a = statistics.median(jit), statistics.median(aot)
             rows.append("| %s | %.1f | %.1f | %.0fx | %.1f MB |" % (name, j, a, j / a, os.path.getsize(prog) / 1e6))
             print(rows[-1], file=sys.stderr, flush=True)
-    text = "\n".join(rows) + "\n"
+    head = ("# AOT start-up against the JIT\n\nWall time of a whole process, median of %d interleaved runs each, %s, "
+            "1 thread: `kiln run MODEL --inputs DIR` (load, specialize, compile, JIT, first run) against the "
+            "`kiln compile --exe` program (load, create, first run). Written by bench/aot_startup.py.\n\n"
+            % (args.reps, time.strftime("%Y-%m-%d")))
+    text = head + "\n".join(rows) + "\n"
     print(text)
     if args.out:
         with open(args.out, "w") as f:
