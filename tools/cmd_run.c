@@ -4,6 +4,7 @@
 #include <string.h>
 #include <errno.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "frontend/tensor_file.h"
 #include "tools/cli_exec.h"
@@ -79,20 +80,26 @@ static KnStatus read_named_inputs(const RunArgs *r, const KnGraph *g, KnArena *a
   return KN_OK;
 }
 
+/* Each file is written whole (temporary file, then rename); when one fails, the ones this run
+ * wrote before it are removed, so a failed run leaves no partial set of outputs. */
 static KnStatus write_outputs(const RunArgs *r, KnTensor **outs, int n, KnError *err) {
   if (mkdir(r->output_dir, 0777) != 0 && errno != EEXIST)
     return kn_fail(err, KN_ERR_IO, "%s: cannot create folder", r->output_dir);
-  for (int i = 0; i < n; i++) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/output_%d.pb", r->output_dir, i);
-    KnStatus st = cli_write_value(path, outs[i], false, err);
-    if (st == KN_OK && r->npy) {
-      snprintf(path, sizeof path, "%s/output_%d.npy", r->output_dir, i);
-      st = cli_write_value(path, outs[i], true, err);
+  KnStatus st = KN_OK;
+  int written = 0; /* files 0 .. written-1 of the order pb_0, npy_0, pb_1, ... are in place */
+  for (int i = 0; i < n && st == KN_OK; i++)
+    for (int npy = 0; npy <= (r->npy ? 1 : 0) && st == KN_OK; npy++) {
+      char path[4096];
+      snprintf(path, sizeof path, "%s/output_%d.%s", r->output_dir, i, npy ? "npy" : "pb");
+      if ((st = cli_write_value(path, outs[i], npy, err)) == KN_OK) written++;
     }
-    if (st != KN_OK) return st;
+  for (int k = 0; st != KN_OK && k < written; k++) {
+    char path[4096];
+    int per = r->npy ? 2 : 1;
+    snprintf(path, sizeof path, "%s/output_%d.%s", r->output_dir, k / per, k % per ? "npy" : "pb");
+    unlink(path);
   }
-  return KN_OK;
+  return st;
 }
 
 static void print_output(const KnTensor *t) {
