@@ -43,6 +43,16 @@ double cli_now_ms(void);          /* monotonic clock, for reports */
  * as the next argument (then *i advances). Returns 0: not this option, 1: matched with
  * *value set, -1: matched but the value is missing. */
 int cli_take_value(int argc, char **argv, int *i, const char *name, const char **value);
+/* The --max-* limit options (tools/cli_limits.c) at argv[*i]: 1 taken into lim, 0 not one of
+ * them, -1 bad value (*bad says why). */
+int cli_take_limit_option(int argc, char **argv, int *i, KnLimits *lim, const char **bad);
+#define CLI_LIMITS_USAGE                                                                         \
+  "  --max-file-bytes N      refuse model files larger than N bytes (default 4G; K/M/G/T)\n"     \
+  "  --max-tensor-elems N    refuse tensors or shapes of more than N elements (default 1T)\n"    \
+  "  --max-weight-bytes N    refuse models whose initializers exceed N bytes (default 64G)\n"    \
+  "  --max-graph-depth N     refuse subgraphs nested deeper than N (default 64)\n"               \
+  "  --max-proto-depth N     refuse protobuf messages nested deeper than N (default 100)\n"
+
 /* Parses "NAME=D0,D1,..." (dims >= 0) into b, strings in arena a. */
 bool cli_parse_binding(KnArena *a, const char *spec, KnShapeBinding *b);
 

@@ -35,6 +35,7 @@ int cli_take_exec_option(int argc, char **argv, int *i, KnArena *a, CliExecOptio
     o->run.n_shapes = o->n_shapes;
     return 1;
   }
+  if ((took = cli_take_limit_option(argc, argv, i, &o->limits, bad)) != 0) return took;
   if ((took = cli_take_value(argc, argv, i, "--passes", &v)) != 0) {
     if (took < 0) return *bad = "--passes needs a comma-separated list", -1;
     o->run.passes = v;

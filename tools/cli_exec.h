@@ -13,6 +13,7 @@ typedef struct CliExecOptions {
   int threads;                           /* --threads (default 1) */
   KnShapeBinding shapes[CLI_MAX_SHAPES]; /* --shape, pointed to by run.shapes */
   int n_shapes;
+  KnLimits limits;                       /* --max-*: what fe_load_model enforces */
 } CliExecOptions;
 
 #define CLI_EXEC_USAGE                                                                           \
@@ -20,7 +21,7 @@ typedef struct CliExecOptions {
   "  --threads N             threads for parallel loops (default 1)\n"                           \
   "  --shape NAME=D0,D1,...  compile for this input shape up front\n"                            \
   "  --passes=A,B            run only these graph passes\n"                                      \
-  "  --disable-pass=A,B      skip these graph passes\n"
+  "  --disable-pass=A,B      skip these graph passes\n" CLI_LIMITS_USAGE
 
 /* Matches one option of CLI_EXEC_USAGE at argv[*i]: 1 taken, 0 not one of them, -1 bad value
  * (*bad says why). */

@@ -168,7 +168,7 @@ static int check_case(CheckArgs *c, KnArena *a) {
   char path[4096];
   snprintf(path, sizeof path, "%s/model.onnx", c->dir);
   KnModel *m;
-  if (fe_load_model(path, NULL, &m, &err) != KN_OK) return cli_fail_error(&err);
+  if (fe_load_model(path, &c->exec.limits, &m, &err) != KN_OK) return cli_fail_error(&err);
   KnRunner *r;
   c->exec.run.relax_declared_shapes = true; /* as ONNX's backend runner; noted per case below */
   if (kn_runner_new(m, &c->exec.run, &r, &err) != KN_OK) {

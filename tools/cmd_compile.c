@@ -31,7 +31,7 @@ static const char compile_usage[] =
     "  -O0 .. -O3              optimization level (default -O3)\n"
     "  --shape NAME=D0,D1,...  compile for this input shape\n"
     "  --passes=A,B            run only these graph passes\n"
-    "  --disable-pass=A,B      skip these graph passes\n";
+    "  --disable-pass=A,B      skip these graph passes\n" CLI_LIMITS_USAGE;
 
 typedef enum OutKind { OUT_OBJECT, OUT_SHARED, OUT_ARCHIVE, OUT_EXE } OutKind;
 
@@ -253,7 +253,7 @@ int cmd_compile(int argc, char **argv) {
   if (rc == CLI_OK && !done) {
     KnError err = {0};
     KnModel *m = NULL;
-    KnStatus st = fe_load_model(c.model, NULL, &m, &err);
+    KnStatus st = fe_load_model(c.model, &c.exec.limits, &m, &err);
     if (st == KN_OK) st = build(&c, m, &err);
     if (m) ir_model_free(m);
     if (st != KN_OK) {

@@ -17,22 +17,27 @@ static const char export_usage[] =
     "  -o, --output OUT   the file to write\n"
     "  --external-data    .onnx only: put tensors of 1 KiB or more in OUT.data beside OUT\n"
     "                     (done anyway when the model would exceed protobuf's 2 GiB)\n"
+    CLI_LIMITS_USAGE
     "  -h, --help         show this help\n";
 
 typedef struct ExportArgs {
   const char *in, *out;
   bool external;
+  KnLimits limits;
 } ExportArgs;
 
 static int parse_args(int argc, char **argv, ExportArgs *args, bool *done) {
   for (int i = 1; i < argc; i++) {
-    const char *arg = argv[i], *value = NULL;
-    int took = cli_take_value(argc, argv, &i, "-o", &value);
-    if (took == 0) took = cli_take_value(argc, argv, &i, "--output", &value);
+    const char *arg = argv[i], *value = NULL, *bad = NULL;
+    int limit = cli_take_limit_option(argc, argv, &i, &args->limits, &bad);
+    int took = limit ? 0 : cli_take_value(argc, argv, &i, "-o", &value);
+    if (took == 0 && !limit) took = cli_take_value(argc, argv, &i, "--output", &value);
     if (cli_is_help(arg)) {
       fputs(export_usage, stdout);
       *done = true;
       return CLI_OK;
+    } else if (limit) {
+      if (limit < 0) return cli_usage_error("export", export_usage, "%s", bad);
     } else if (took < 0) {
       return cli_usage_error("export", export_usage, "%s needs a file name", arg);
     } else if (took > 0) {
@@ -68,7 +73,7 @@ static int export_model(const ExportArgs *args) {
     return cli_fail("--external-data applies to .onnx output only");
   KnError err = {0};
   KnModel *m = NULL;
-  if (fe_load_model(args->in, NULL, &m, &err) != KN_OK) return cli_fail_error(&err);
+  if (fe_load_model(args->in, &args->limits, &m, &err) != KN_OK) return cli_fail_error(&err);
   KnStatus st = to_onnx ? onnx_export_file_ex(m, args->out, args->external, &err)
                         : kir_print_file(m, args->out, NULL, &err);
   ir_model_free(m);

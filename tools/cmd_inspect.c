@@ -20,6 +20,7 @@ static const char inspect_usage[] =
     "  --shape NAME=D0,D1,...  bind graph input NAME to these dims and infer shapes again\n"
     "                          (repeatable; NAME= binds a scalar); implies --values\n"
     "  --values                list the type of every graph input and node output, in node order\n"
+    CLI_LIMITS_USAGE
     "  -h, --help              show this help\n";
 
 typedef struct InspectArgs {
@@ -27,6 +28,7 @@ typedef struct InspectArgs {
   bool json, values;
   KnShapeBinding *binds;
   int n_binds;
+  KnLimits limits;
 } InspectArgs;
 
 /* Returns CLI_OK, or the exit code to stop with (help printed, or a usage error). */
@@ -34,12 +36,15 @@ static int parse_args(int argc, char **argv, KnArena *a, InspectArgs *args, bool
   args->binds = ir_arena_calloc(a, (size_t)argc, sizeof *args->binds);
   if (!args->binds) return cli_fail("out of memory");
   for (int i = 1; i < argc; i++) {
-    const char *arg = argv[i], *value = NULL;
-    int took = cli_take_value(argc, argv, &i, "--shape", &value);
+    const char *arg = argv[i], *value = NULL, *bad = NULL;
+    int limit = cli_take_limit_option(argc, argv, &i, &args->limits, &bad);
+    int took = limit ? 0 : cli_take_value(argc, argv, &i, "--shape", &value);
     if (cli_is_help(arg)) {
       fputs(inspect_usage, stdout);
       *done = true;
       return CLI_OK;
+    } else if (limit) {
+      if (limit < 0) return cli_usage_error("inspect", inspect_usage, "%s", bad);
     } else if (took < 0) {
       return cli_usage_error("inspect", inspect_usage, "--shape needs NAME=D0,D1,...");
     } else if (took > 0) {
@@ -180,7 +185,7 @@ static void print_text(const CliSummary *s) {
 static int inspect_model(const InspectArgs *args, KnArena *a) {
   KnError err = {0};
   KnModel *m = NULL;
-  if (fe_load_model(args->model, NULL, &m, &err) != KN_OK) return cli_fail_error(&err);
+  if (fe_load_model(args->model, &args->limits, &m, &err) != KN_OK) return cli_fail_error(&err);
   int rc = CLI_OK;
   CliSummary s = {.model = m, .values = args->values};
   /* With input shapes bound, shape computations become constants: fold them as compilation would. */

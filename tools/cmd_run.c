@@ -118,7 +118,7 @@ static void print_output(const KnTensor *t) {
 static int run_model(RunArgs *r, KnArena *a) {
   KnError err = {0};
   KnModel *m;
-  if (fe_load_model(r->model, NULL, &m, &err) != KN_OK) return cli_fail_error(&err);
+  if (fe_load_model(r->model, &r->exec.limits, &m, &err) != KN_OK) return cli_fail_error(&err);
   const KnGraph *g = m->graph;
   KnTensor **in = ir_arena_calloc(a, (size_t)g->n_inputs + 1, sizeof *in);
   KnTensor **out = ir_arena_calloc(a, (size_t)g->n_outputs + 1, sizeof *out);

@@ -47,6 +47,11 @@ def make_fixtures(d):
                                                     helper.make_opsetid("ai.onnx.preview.training", 1)])
     model.ir_version = 8
     onnx.save(model, f["unsupported"])
+    f["weighted"] = os.path.join(d, "weighted.onnx")  # x + W, W a 6-element initializer (24 bytes)
+    save_model(f["weighted"], [helper.make_node("Add", ["x", "W"], ["y"])],
+               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
+               [numpy_helper.from_array(np.ones((2, 3), dtype=np.float32), "W")])
     f["x_ok"] = os.path.join(d, "x_ok.pb")
     save_tensor(f["x_ok"], np.arange(6, dtype=np.float32).reshape(2, 3) - 2)
     f["x_int"] = os.path.join(d, "x_int.pb")
@@ -93,16 +98,30 @@ def cases(f, d):
         ("bad opt level", ["run", f["relu"], "-O7"], 2, "-O7"),
         ("check without data sets", ["check", f["empty_dir"]], 1, "test_data_set"),
         ("check bad tolerance", ["check", f["empty_dir"], "--rtol", "abc"], 2, "--rtol"),
+        # Resource limits (--max-*), each command: a clear error, no output.
+        ("file over --max-file-bytes", ["run", f["gather"], "--max-file-bytes", "16"], 1, "exceed the file limit of 16"),
+        ("weights over --max-weight-bytes", ["inspect", f["weighted"], "--max-weight-bytes", "16"], 1,
+         "exceed the weight limit of 16 bytes"),
+        ("tensor over --max-tensor-elems", ["run", f["relu"], "--input", "x=" + f["x_ok"], "--max-tensor-elems", "5",
+                                           "--output-dir", out + "_limit"], 1, "more than 5 elements"),
+        ("export over --max-file-bytes", ["export", f["relu"], "-o", os.path.join(out + "_export", "m.kir"),
+                                          "--max-file-bytes", "10"], 1, "exceed the file limit of 10"),
+        ("compile over --max-file-bytes", ["compile", f["relu"], "-o", os.path.join(out + "_compile", "m.o"),
+                                           "--max-file-bytes", "10"], 1, "exceed the file limit of 10"),
+        ("bad limit value", ["inspect", f["relu"], "--max-graph-depth", "-3"], 2, "--max-"),
     ]
 
 
 def main():
     ap = argparse.ArgumentParser()
+    # (out_export and out_compile exist so that a failed command leaving files there is caught)
     ap.add_argument("--kiln", required=True)
     args = ap.parse_args()
     failed = 0
     with tempfile.TemporaryDirectory() as d:
         f = make_fixtures(d)
+        for sub in ("out_export", "out_compile"):
+            os.makedirs(os.path.join(d, sub), exist_ok=True)
         for name, argv, want_rc, want_text in cases(f, d):
             p = subprocess.run([args.kiln] + argv, capture_output=True, text=True, timeout=300)
             lines = [l for l in p.stderr.splitlines() if l.strip()]
