@@ -44,8 +44,9 @@ typedef struct CgPlan {
 } CgPlan;
 
 /* Assigns every value of g (already renumbered) a slot; arena buffers are reused once their last
- * reader has run. Fails on a value whose shape is not concrete. */
-KnStatus cg_plan_graph(KnGraph *g, CgPlan *plan, KnError *err);
+ * reader has run. Fails on a value whose shape is not concrete, and with KN_ERR_LIMIT when the
+ * arena would exceed max_arena_bytes (0: the default, 16 GiB). */
+KnStatus cg_plan_graph(KnGraph *g, size_t max_arena_bytes, CgPlan *plan, KnError *err);
 /* Sequences, optionals and string tensors never reach generated code: runtime kernels handle
  * them between stages, and a compiled part only passes them from an input to an output. */
 static inline bool cg_runtime_only(const KnValue *v) {
@@ -213,6 +214,7 @@ typedef struct CgOptions {
   const char *triple;      /* NULL: the host's (the JIT takes only that) */
   const char *cpu;         /* NULL: the host's ("generic" for another triple) */
   const char *features;    /* NULL: the host's (none for another triple or a named cpu) */
+  size_t max_arena_bytes;  /* planned arena limit (0: 16 GiB); beyond it compiling fails */
 } CgOptions;
 
 /* Emits the entry function of g over plan into m (kernels first, then the entry). */

@@ -179,7 +179,7 @@ KnStatus cg_compile_object(KnModel *model, const CgAotOptions *o, CgObject *out,
   CgPlan plan = {0};
   KnStatus st = check_io(g, err);
   double t0 = cg_now_ms();
-  if (st == KN_OK) st = cg_plan_graph(g, &plan, err);
+  if (st == KN_OK) st = cg_plan_graph(g, o->cg.max_arena_bytes, &plan, err);
   out->stats.plan_ms = cg_now_ms() - t0;
   out->stats.arena_bytes = plan.arena_bytes;
   out->stats.naive_bytes = plan.naive_bytes;

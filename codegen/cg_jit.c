@@ -70,7 +70,7 @@ KnStatus cg_compile(KnModel *model, const CgOptions *o, KnProgram **out, KnError
   if (!p) return kn_fail(err, KN_ERR_NOMEM, "out of memory");
   p->model = model;
   double t0 = cg_now_ms();
-  KnStatus st = cg_plan_graph(model->graph, &p->plan, err);
+  KnStatus st = cg_plan_graph(model->graph, o->max_arena_bytes, &p->plan, err);
   p->stats.plan_ms = cg_now_ms() - t0;
   p->stats.arena_bytes = p->plan.arena_bytes;
   p->stats.naive_bytes = p->plan.naive_bytes;

@@ -1,14 +1,26 @@
 /* cg_plan.c - static memory plan: where every value of a graph lives at run time. Intermediate
  * values share one arena; a buffer is reused once the last node reading its value has run
  * (greedy first-fit over offsets, largest-lifetime-agnostic, as TFLite's simple planner). */
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codegen/cg.h"
 
 #define CG_ALIGN 64
+/* The default arena limit: far beyond any real model, but a shape typo or a hostile model fails
+ * with a message instead of an allocation the machine cannot back. */
+#define CG_DEFAULT_MAX_ARENA ((size_t)16 << 30)
 
-static size_t align_up(size_t n) { return (n + CG_ALIGN - 1) & ~(size_t)(CG_ALIGN - 1); }
+/* n rounded up to CG_ALIGN; false when that overflows. */
+static bool align_up(size_t n, size_t *out) {
+  if (n > SIZE_MAX - (CG_ALIGN - 1)) return false;
+  *out = (n + CG_ALIGN - 1) & ~(size_t)(CG_ALIGN - 1);
+  return true;
+}
+
+static bool add_size(size_t a, size_t b, size_t *out) { return !__builtin_add_overflow(a, b, out); }
 
 /* Records in value->scratch the index of the last node of g that reads it, directly or from a
  * subgraph of that node. Values nothing reads keep their producer's index. */
@@ -68,15 +80,20 @@ typedef struct Block {
   int free_after; /* node index of the last read */
 } Block;
 
-/* First fit: the lowest offset whose gap between live blocks (sorted by offset) holds size. */
-static size_t place(Block *live, int n_live, size_t size) {
+/* First fit: the lowest offset whose gap between live blocks (sorted by offset) holds size.
+ * Every live block already fits in size_t (its end was checked when it was placed), so only the
+ * sum at + size can overflow; false when it does. */
+static bool place(const Block *live, int n_live, size_t size, size_t *out) {
   size_t at = 0;
   for (int i = 0; i < n_live; i++) {
-    if (live[i].offset >= at + size) break;
+    size_t want;
+    if (!add_size(at, size, &want)) return false;
+    if (live[i].offset >= want) break;
     size_t end = live[i].offset + live[i].size;
-    if (end > at) at = align_up(end);
+    if (end > at) at = end; /* block sizes are multiples of CG_ALIGN, so end is aligned */
   }
-  return at;
+  *out = at;
+  return true;
 }
 
 static void insert_sorted(Block *live, int *n_live, Block b) {
@@ -87,6 +104,20 @@ static void insert_sorted(Block *live, int *n_live, Block b) {
   }
   live[i] = b;
   (*n_live)++;
+}
+
+/* Places v (a node output) in the arena: its offset in s, and the arena's peak and naive totals. */
+static KnStatus place_value(KnValue *v, CgSlot *s, Block *live, int *n_live, CgPlan *plan, KnError *err) {
+  KnStatus st = value_bytes(v, &s->nbytes, err);
+  if (st != KN_OK) return st;
+  size_t size, end;
+  if (!align_up(s->nbytes, &size) || !place(live, *n_live, size, &s->offset) ||
+      !add_size(s->offset, size, &end) || !add_size(plan->naive_bytes, size, &plan->naive_bytes))
+    return kn_fail(err, KN_ERR_LIMIT, "value %s: the arena's size overflows", v->name);
+  s->home = CG_HOME_ARENA;
+  if (end > plan->arena_bytes) plan->arena_bytes = end;
+  insert_sorted(live, n_live, (Block){s->offset, size, (int)v->scratch});
+  return KN_OK;
 }
 
 static KnStatus plan_arena(KnGraph *g, CgPlan *plan, KnError *err) {
@@ -104,25 +135,21 @@ static KnStatus plan_arena(KnGraph *g, CgPlan *plan, KnError *err) {
       if (!v) continue;
       CgSlot *s = &plan->slots[v->id];
       if (s->home != CG_HOME_NONE) continue; /* a graph output */
-      KnStatus st = value_bytes(v, &s->nbytes, err);
+      KnStatus st = place_value(v, s, live, &n_live, plan, err);
       if (st != KN_OK) {
         free(live);
         return st;
       }
-      s->home = CG_HOME_ARENA;
-      s->offset = place(live, n_live, s->nbytes);
-      plan->naive_bytes += align_up(s->nbytes);
-      if (s->offset + align_up(s->nbytes) > plan->arena_bytes) plan->arena_bytes = s->offset + align_up(s->nbytes);
-      insert_sorted(live, &n_live, (Block){s->offset, align_up(s->nbytes), (int)v->scratch});
     }
   }
   free(live);
   return KN_OK;
 }
 
-KnStatus cg_plan_graph(KnGraph *g, CgPlan *plan, KnError *err) {
+KnStatus cg_plan_graph(KnGraph *g, size_t max_arena_bytes, CgPlan *plan, KnError *err) {
   memset(plan, 0, sizeof *plan);
   ir_graph_renumber(g);
+  if (g->n_values < 0) return kn_fail(err, KN_ERR_INTERNAL, "graph has a negative value count");
   plan->n_slots = g->n_values;
   plan->slots = calloc((size_t)g->n_values + 1, sizeof *plan->slots);
   plan->weights = calloc((size_t)g->n_values + 1, sizeof *plan->weights);
@@ -154,6 +181,10 @@ KnStatus cg_plan_graph(KnGraph *g, CgPlan *plan, KnError *err) {
   compute_last_reads(g);
   if ((st = plan_arena(g, plan, err)) != KN_OK) return st;
   if (plan->arena_bytes < CG_ALIGN) plan->arena_bytes = CG_ALIGN;
+  size_t limit = max_arena_bytes ? max_arena_bytes : CG_DEFAULT_MAX_ARENA;
+  if (plan->arena_bytes > limit)
+    return kn_fail(err, KN_ERR_LIMIT, "arena of %zu bytes exceeds the limit of %zu (--max-arena-bytes)",
+                   plan->arena_bytes, limit);
   return KN_OK;
 }
 

@@ -208,7 +208,8 @@ static KnStatus build_entry(KnRunner *r, KnTensor *const *inputs, CacheEntry **o
   }
   e->pipeline = (KnPipeline){.level = r->opt.opt_level, .only = r->opt.passes, .disabled = r->opt.disabled};
   if (st == KN_OK) st = pass_run_pipeline(m, &e->pipeline, err);
-  CgOptions co = {.opt_level = r->opt.opt_level, .cpu = r->opt.cpu, .features = r->opt.features};
+  CgOptions co = {.opt_level = r->opt.opt_level, .cpu = r->opt.cpu, .features = r->opt.features,
+                  .max_arena_bytes = r->opt.max_arena_bytes};
   if (st == KN_OK) st = cg_compile(m, &co, &e->prog, err);
   if (st != KN_OK) {
     ir_model_free(m);
@@ -261,10 +262,15 @@ static KnStatus eval_model(KnModel *sub, KnArena *a, KnTensor **outs, KnError *e
 
 static bool can_eval(const KnNode *n) { return cg_lowering(n->op) != NULL; }
 
-void kn_runner_install_hooks(void) {
+static void install_hooks(void) {
   pass_eval_hook = eval_model;
   pass_can_eval_hook = can_eval;
 }
+
+/* Once per process: runners are made on several threads at once (a server loading models), and
+ * plain stores to the globals there race with each other and with folding on other threads. */
+static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
+void kn_runner_install_hooks(void) { pthread_once(&hooks_once, install_hooks); }
 
 /* Zero-filled inputs with the shapes o->shapes gives (else the declared ones); every input needs
  * one. in[] is indexed like the graph's inputs. */

@@ -21,6 +21,9 @@ typedef struct KnRunOptions {
    * refusing them (kiln check: ONNX's backend runner does not enforce declared shapes, and a few
    * of its cases carry data that contradicts them). Off for kiln run and the C API. */
   bool relax_declared_shapes;
+  /* --max-arena-bytes: refuse to compile a program whose arena of intermediate values would be
+   * larger (0: 16 GiB), so a hostile or mistaken shape fails cleanly instead of exhausting memory. */
+  size_t max_arena_bytes;
 } KnRunOptions;
 
 /* Installs codegen as the constant folder's evaluator (pass_eval_hook); kn_runner_new does it. */

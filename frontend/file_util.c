@@ -109,7 +109,7 @@ KnStatus fe_map_file(const char *path, const KnLimits *lim, void **data, size_t 
   *size = 0;
   KnLimits l = lim ? *lim : (KnLimits){0};
   fe_limits_resolve(&l);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block */
   struct stat sb;
   if (fd < 0 || fstat(fd, &sb) != 0) {
     int e = errno;

@@ -33,7 +33,7 @@ static bool looks_like_kir(const char *buf, size_t n) {
 /* Opens path and reads its first bytes to tell the format; fails cleanly on directories,
  * missing or unreadable files and empty files. */
 static KnStatus sniff_format(const char *path, bool *is_kir, KnError *err) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block */
   if (fd < 0) return kn_fail(err, KN_ERR_IO, "cannot open: %s", strerror(errno));
   struct stat st;
   KnStatus status = KN_OK;

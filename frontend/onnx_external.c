@@ -72,7 +72,7 @@ static KnStatus map_file(OnnxImport *im, const char *path, const char *what, Onn
     im->ext = e;
     im->cap_ext = cap;
   }
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK); /* a FIFO must not block */
   struct stat sb;
   if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
     int e = fd < 0 ? errno : EINVAL;

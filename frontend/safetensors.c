@@ -235,7 +235,7 @@ static KnStatus parse_header(StCtx *c, const unsigned char *bytes, uint64_t size
 }
 
 KnStatus st_read(KnArena *a, const char *path, KnTensor ***out, int *n_out, KnError *err) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block */
   if (fd < 0) return kn_fail(err, KN_ERR_IO, "%s: %s", path, strerror(errno));
   struct stat sb;
   if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size < 8) {

@@ -107,7 +107,7 @@ static void test_arena_reuse(void) {
   ir_add_output(g, v);
   CHECK_OK(ir_infer_graph(g, &err), &err);
   CgPlan plan;
-  CHECK_OK(cg_plan_graph(g, &plan, &err), &err);
+  CHECK_OK(cg_plan_graph(g, 0, &plan, &err), &err);
   CHECK_INT_EQ((long long)plan.naive_bytes, 9 * 4032); /* 9 intermediates, 4000 B rounded to 64 */
   CHECK_INT_EQ((long long)plan.arena_bytes, 2 * 4032);
   cg_plan_free(&plan);
