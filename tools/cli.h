@@ -46,6 +46,8 @@ int cli_take_value(int argc, char **argv, int *i, const char *name, const char *
 /* The --max-* limit options (tools/cli_limits.c) at argv[*i]: 1 taken into lim, 0 not one of
  * them, -1 bad value (*bad says why). */
 int cli_take_limit_option(int argc, char **argv, int *i, KnLimits *lim, const char **bad);
+/* "123", "64K", "4G": a positive count with an optional binary suffix; false on junk or overflow. */
+bool cli_parse_count(const char *s, uint64_t *out);
 #define CLI_LIMITS_USAGE                                                                         \
   "  --max-file-bytes N      refuse model files larger than N bytes (default 4G; K/M/G/T)\n"     \
   "  --max-tensor-elems N    refuse tensors or shapes of more than N elements (default 1T)\n"    \

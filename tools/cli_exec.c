@@ -36,6 +36,12 @@ int cli_take_exec_option(int argc, char **argv, int *i, KnArena *a, CliExecOptio
     return 1;
   }
   if ((took = cli_take_limit_option(argc, argv, i, &o->limits, bad)) != 0) return took;
+  if ((took = cli_take_value(argc, argv, i, "--max-arena-bytes", &v)) != 0) {
+    uint64_t n;
+    if (took < 0 || !cli_parse_count(v, &n)) return *bad = "--max-arena-bytes needs a positive byte count (K/M/G/T)", -1;
+    o->run.max_arena_bytes = (size_t)n;
+    return 1;
+  }
   if ((took = cli_take_value(argc, argv, i, "--passes", &v)) != 0) {
     if (took < 0) return *bad = "--passes needs a comma-separated list", -1;
     o->run.passes = v;

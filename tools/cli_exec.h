@@ -21,7 +21,9 @@ typedef struct CliExecOptions {
   "  --threads N             threads for parallel loops (default 1)\n"                           \
   "  --shape NAME=D0,D1,...  compile for this input shape up front\n"                            \
   "  --passes=A,B            run only these graph passes\n"                                      \
-  "  --disable-pass=A,B      skip these graph passes\n" CLI_LIMITS_USAGE
+  "  --disable-pass=A,B      skip these graph passes\n"                                      \
+  "  --max-arena-bytes N     refuse to compile when intermediate values need more (default 16G)\n" \
+  CLI_LIMITS_USAGE
 
 /* Matches one option of CLI_EXEC_USAGE at argv[*i]: 1 taken, 0 not one of them, -1 bad value
  * (*bad says why). */

@@ -6,8 +6,7 @@
 
 #include "tools/cli.h"
 
-/* "123", "64K", "4G": a count with an optional binary suffix; false on junk or overflow. */
-static bool parse_count(const char *s, uint64_t *out) {
+bool cli_parse_count(const char *s, uint64_t *out) {
   if (!s || *s < '0' || *s > '9') return false;
   char *end;
   errno = 0;
@@ -31,7 +30,7 @@ int cli_take_limit_option(int argc, char **argv, int *i, KnLimits *lim, const ch
     int took = cli_take_value(argc, argv, i, names[k], &v);
     if (took == 0) continue;
     uint64_t n;
-    if (took < 0 || !parse_count(v, &n) || (k >= 3 && n > 100000) || (k == 1 && n > INT64_MAX))
+    if (took < 0 || !cli_parse_count(v, &n) || (k >= 3 && n > 100000) || (k == 1 && n > INT64_MAX))
       return *bad = "--max-* needs a positive count (suffix K, M, G or T allowed; depths up to 100000)", -1;
     if (k == 0) lim->max_file_bytes = (size_t)n;
     else if (k == 1) lim->max_tensor_elems = (int64_t)n;

@@ -31,7 +31,9 @@ static const char compile_usage[] =
     "  -O0 .. -O3              optimization level (default -O3)\n"
     "  --shape NAME=D0,D1,...  compile for this input shape\n"
     "  --passes=A,B            run only these graph passes\n"
-    "  --disable-pass=A,B      skip these graph passes\n" CLI_LIMITS_USAGE;
+    "  --disable-pass=A,B      skip these graph passes\n"
+    "  --max-arena-bytes N     refuse to compile when intermediate values need more (default 16G)\n"
+    CLI_LIMITS_USAGE;
 
 typedef enum OutKind { OUT_OBJECT, OUT_SHARED, OUT_ARCHIVE, OUT_EXE } OutKind;
 
@@ -214,7 +216,7 @@ static KnStatus build(CompileArgs *c, KnModel *m, KnError *err) {
   KnStatus st = kn_prepare_static(m, &c->exec.run, &spec, &pipeline, err);
   double t1 = cli_now_ms();
   CgAotOptions ao = {.cg = {.opt_level = c->exec.run.opt_level, .triple = c->target, .cpu = c->exec.run.cpu,
-                            .features = c->exec.run.features},
+                            .features = c->exec.run.features, .max_arena_bytes = c->exec.run.max_arena_bytes},
                      .name = c->name, .source = c->model, .embed_weights = !c->weights, .exe_main = c->exe};
   CgObject obj = {0};
   if (st == KN_OK) st = cg_compile_object(spec, &ao, &obj, err);

@@ -109,6 +109,8 @@ def cases(f, d):
         ("compile over --max-file-bytes", ["compile", f["relu"], "-o", os.path.join(out + "_compile", "m.o"),
                                            "--max-file-bytes", "10"], 1, "exceed the file limit of 10"),
         ("bad limit value", ["inspect", f["relu"], "--max-graph-depth", "-3"], 2, "--max-"),
+        ("arena over --max-arena-bytes", ["run", f["relu"], "--input", "x=" + f["x_ok"], "--max-arena-bytes", "1",
+                                          "--output-dir", out + "_arena"], 1, "(--max-arena-bytes)"),
     ]
 
 
