@@ -14,6 +14,7 @@ static KnValue *clone_value(KnGraph *g, const KnValue *s) {
   KnValue *v = ir_value_new(g, s->name);
   if (!v) return NULL;
   v->type = ir_type_copy(g->arena, &s->type);
+  if (!ir_type_whole(&v->type)) return NULL;
   v->init = s->init;
   v->doc = s->doc;
   v->sym_data = s->sym_data;

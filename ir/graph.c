@@ -131,6 +131,7 @@ KnValue *ir_add_input(KnGraph *g, const char *name, KnType type) {
   KnValue *v = ir_value_new(g, name);
   if (!v) return NULL;
   v->type = ir_type_copy(g->arena, &type);
+  if (!ir_type_whole(&v->type)) return NULL;
   v->is_input = true;
   return IR_PUSH(g->arena, g->inputs, g->n_inputs, g->cap_inputs, v) ? v : NULL;
 }

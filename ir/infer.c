@@ -81,6 +81,11 @@ static KnStatus infer_node(KnNode *n, KnError *err) {
   st = ir_ops[n->op].infer(n, err);
   for (int i = 0; i < n->n_outputs && !st; i++)
     if (n->outputs[i]) st = merge_type(n, i, &declared[i], &n->outputs[i]->type, err);
+  /* An allocation that failed inside inference leaves a type without its dims: an error here,
+   * never a NULL dereference in the next node's inference. */
+  for (int i = 0; i < n->n_outputs && !st; i++)
+    if (n->outputs[i] && !ir_type_whole(&n->outputs[i]->type))
+      st = kn_fail(err, KN_ERR_NOMEM, "out of memory in shape inference");
   return st;
 }
 

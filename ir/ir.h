@@ -103,6 +103,9 @@ bool ir_shape_numel(const KnShape *s, int64_t *out); /* false if a dim is not co
 bool ir_shape_is_const(const KnShape *s);            /* known rank and every dim concrete */
 KnShape ir_shape_copy(KnArena *a, const KnShape *s); /* dims==NULL on OOM (rank > 0) */
 KnType ir_type_copy(KnArena *a, const KnType *t);    /* deep copy */
+/* false when an allocation failed while t was built or copied (a shape of rank > 0 without dims,
+ * also inside a sequence's or optional's element type): callers turn that into KN_ERR_NOMEM. */
+bool ir_type_whole(const KnType *t);
 bool ir_type_equal(const KnType *a, const KnType *b);
 KnType ir_type_tensor(KnArena *a, KnDtype dtype, int rank, const int64_t *dims); /* dims may be NULL: unknown */
 /* Writes "f32[1,3,?,batch]" / "seq<f32[?]>" / "opt<...>" / "map<i64,f32[]>" into buf. */

@@ -53,6 +53,11 @@ KnShape ir_shape_copy(KnArena *a, const KnShape *s) {
   return r;
 }
 
+bool ir_type_whole(const KnType *t) {
+  if (t->shape.rank > 0 && !t->shape.dims) return false;
+  return t->kind != KN_TYPE_SEQUENCE && t->kind != KN_TYPE_OPTIONAL ? true : !t->elem || ir_type_whole(t->elem);
+}
+
 KnType ir_type_copy(KnArena *a, const KnType *t) {
   KnType r = *t;
   r.shape = ir_shape_copy(a, &t->shape);
