@@ -93,7 +93,11 @@ KnStatus cg_stage_build(KnModel *spec, int split, const KnRunOptions *o, CgStage
   CgStaged *s = calloc(1, sizeof *s);
   if (!s) return kn_fail(err, KN_ERR_NOMEM, "out of memory");
   s->spec = spec;
+  /* The parts and the runtime kernels' subgraphs have inputs of their own: --shape (which names
+   * the whole model's inputs) does not apply to them; they compile at their first run. */
   s->opt = *o;
+  s->opt.shapes = NULL;
+  s->opt.n_shapes = 0;
   pthread_mutex_init(&s->lock, NULL);
   s->dyn = dyn;
   s->dyn_node = dyn ? cut : NULL;
@@ -102,10 +106,10 @@ KnStatus cg_stage_build(KnModel *spec, int split, const KnRunOptions *o, CgStage
   KnValue **live = calloc((size_t)g->n_values + 1, sizeof *live);
   if (!rest || !live) st = rest ? kn_fail(err, KN_ERR_NOMEM, "out of memory") : err->status;
   int n_live = st == KN_OK ? prefix_outputs(g, rest, s->dyn_node, split, live) : 0;
-  if (st == KN_OK && (st = kn_runner_new(rest, o, &s->rest, err)) == KN_OK) rest = NULL; /* owned */
+  if (st == KN_OK && (st = kn_runner_new(rest, &s->opt, &s->rest, err)) == KN_OK) rest = NULL; /* owned */
   if (st == KN_OK && split > 0) {
     KnModel *pre = ir_model_extract(spec, 0, split, live, n_live, err);
-    st = pre ? kn_runner_new(pre, o, &s->prefix, err) : err->status;
+    st = pre ? kn_runner_new(pre, &s->opt, &s->prefix, err) : err->status;
     if (st != KN_OK) ir_model_free(pre);
   }
   free(live);
