@@ -140,8 +140,8 @@ static void rd_body(CgKernel *k, LLVMValueRef i, void *user) {
 }
 
 void rd_emit(CgKernel *k, const RdPlan *p) {
+  if (p->n_kept == 0) return; /* an empty output (inner_k may be 0 then) */
   int64_t items = (p->n_kept / p->inner_k) * n_chunks(p);
-  if (p->n_kept == 0) return;
   int64_t width = p->inner_k < RD_CHUNK ? p->inner_k : RD_CHUNK;
   int64_t work = p->n_red * width * (p->n_pass + (p->map ? 1 : 0));
   int64_t grain = work >= 32768 ? 1 : 32768 / (work > 0 ? work : 1);

@@ -579,7 +579,7 @@ KnStatus infer_slice(KnNode *node, KnError *err) {
   KnDim *out = ia_dims(node, s->rank);
   if (!mask || !out) return ia_nomem(err);
   if ((st = ia_axes_mask(node, a->axes, a->n_axes, s->rank, mask, err))) return st;
-  memcpy(out, s->dims, (size_t)s->rank * sizeof *out);
+  if (s->rank > 0) memcpy(out, s->dims, (size_t)s->rank * sizeof *out); /* dims NULL at rank 0 */
   for (int k = 0; k < a->n_axes; k++) {
     int ax = (int)(a->axes[k] < 0 ? a->axes[k] + s->rank : a->axes[k]);
     out[ax] = a->known ? slice_dim(s->dims[ax], a->starts[k], a->ends[k], a->steps[k])
