@@ -7,7 +7,8 @@ set -euo pipefail
 KILN_DEPS=(
   build-essential cmake pkg-config          # compiler and build system
   llvm-19-dev clang-19                      # code generation (LLVM C API)
-  libomp-19-dev                             # OpenMP for the clang-built warnings check (gcc uses libgomp)
+  libomp-19-dev                             # OpenMP for the clang build (gcc uses libgomp)
+  libclang-rt-19-dev                        # clang's libFuzzer and sanitizer runtimes (tests/fuzz)
   libprotobuf-c-dev protobuf-c-compiler     # ONNX protobuf, C code generated at build time
   libonnx-dev                               # onnx.proto itself
   libcjson-dev                              # JSON output of `kiln inspect --json`
