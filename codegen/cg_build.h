@@ -15,7 +15,7 @@ typedef struct CgBuild {
   LLVMTargetMachineRef tm;         /* the target it was optimized for */
 } CgBuild;
 
-/* Registers LLVM's targets once (every target libLLVM has: the host and cross targets). */
+/* Registers LLVM's targets once: x86-64 (hosts) and AArch64 (edge boards). */
 void cg_init_llvm(void);
 
 /* The target machine for o: o->triple (NULL: the host's), o->cpu and o->features (NULL: the host's

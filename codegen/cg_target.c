@@ -8,11 +8,17 @@
 #include "codegen/cg_build.h"
 
 static pthread_once_t llvm_once = PTHREAD_ONCE_INIT;
+/* The targets kiln generates code for: the hosts it runs on and the edge boards it cross-compiles
+ * to. Naming them (not LLVMInitializeAll*) lets the kiln binary link only these two back ends. */
 static void init_targets(void) {
-  LLVMInitializeAllTargetInfos();
-  LLVMInitializeAllTargets();
-  LLVMInitializeAllTargetMCs();
-  LLVMInitializeAllAsmPrinters();
+  LLVMInitializeX86TargetInfo();
+  LLVMInitializeX86Target();
+  LLVMInitializeX86TargetMC();
+  LLVMInitializeX86AsmPrinter();
+  LLVMInitializeAArch64TargetInfo();
+  LLVMInitializeAArch64Target();
+  LLVMInitializeAArch64TargetMC();
+  LLVMInitializeAArch64AsmPrinter();
 }
 void cg_init_llvm(void) { pthread_once(&llvm_once, init_targets); }
 

@@ -7,6 +7,7 @@ set -euo pipefail
 KILN_DEPS=(
   build-essential cmake pkg-config          # compiler and build system
   llvm-19-dev clang-19                      # code generation (LLVM C API)
+  zlib1g-dev libzstd-dev                    # what LLVM's static libraries need (the kiln binary links them)
   libomp-19-dev                             # OpenMP for the clang build (gcc uses libgomp)
   libclang-rt-19-dev                        # clang's libFuzzer and sanitizer runtimes (tests/fuzz)
   libprotobuf-c-dev protobuf-c-compiler     # ONNX protobuf, C code generated at build time
