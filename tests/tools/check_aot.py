@@ -23,6 +23,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from kilntest import save_model
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONSUMER = os.path.join(HERE, "..", "aot_consumer", "main.c")
 INCLUDE = os.path.join(HERE, "..", "..", "include")
@@ -140,14 +142,6 @@ def check_arm(args, name, model, data, work, jit):
     out = os.path.join(work, "out_arm")
     run(["qemu-aarch64-static", "-L", ARM_SYSROOT, prog, "--inputs", data, "--output-dir", out], timeout=1200)
     compare(name + " aarch64 under qemu", outputs(out, n_outputs(model)), jit, exact=False, rtol=1e-4, atol=1e-5)
-
-
-def save_model(path, nodes, inputs, outputs, inits=()):
-    from onnx import helper
-    graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=list(inits))
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.save(model, path)
 
 
 def check_errors(args, work):

@@ -209,6 +209,17 @@ def op_histogram(graph):
     return hist
 
 
+def save_model(path, nodes, inputs, outputs, inits=()):
+    """A one-graph ONNX model (opset 13, IR 8) from helper-made nodes and value infos, for tests that
+    build their own small cases."""
+    import onnx
+    from onnx import helper
+    graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=list(inits))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, path)
+
+
 def parallel_map(fn, items, jobs):
     """fn over items in a pool of jobs processes, results in order."""
     if jobs <= 1 or len(items) <= 1:
