@@ -46,10 +46,11 @@ static LLVMValueRef tensor_infos(CgModule *m, const InfoTypes *t, KnValue *const
   LLVMValueRef elems[n + 1];
   for (int i = 0; i < n; i++) {
     const KnShape *s = &vs[i]->type.shape;
-    int64_t dims[s->rank + 1], numel = 1;
-    for (int d = 0; d < s->rank; d++) numel *= dims[d] = s->dims[d].value;
-    size_t nbytes = 0;
-    ir_dtype_nbytes(vs[i]->type.dtype, numel, &nbytes); /* the plan has checked it */
+    int64_t dims[s->rank + 1], numel = 0;
+    for (int d = 0; d < s->rank; d++) dims[d] = s->dims[d].value;
+    size_t nbytes = 0; /* the plan has checked that both are concrete and fit */
+    ir_shape_numel(s, &numel);
+    ir_dtype_nbytes(vs[i]->type.dtype, numel, &nbytes);
     LLVMValueRef f[6] = {const_str(m, vs[i]->name), const_i64_array(m, dims, s->rank, "kn_dims"),
                          LLVMConstInt(m->t_i64, (unsigned long long)numel, 0), LLVMConstInt(m->t_i64, nbytes, 0),
                          LLVMConstInt(m->t_i32, (unsigned long long)vs[i]->type.dtype, 0),

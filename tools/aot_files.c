@@ -35,17 +35,15 @@ static void c_string(FILE *f, const char *s) {
 
 static void tensor_macros(FILE *f, const char *prefix, const char *kind, int i, const KnValue *v) {
   const KnShape *s = &v->type.shape;
-  int64_t numel = 1;
+  int64_t numel = 0;
+  size_t nbytes = 0; /* the plan has checked that both are concrete and fit */
+  ir_shape_numel(s, &numel);
+  ir_dtype_nbytes(v->type.dtype, numel, &nbytes);
   fprintf(f, "#define %s_%s%d_NAME ", prefix, kind, i);
   c_string(f, v->name);
   fprintf(f, "\n#define %s_%s%d_DTYPE %d /* %s */\n", prefix, kind, i, (int)v->type.dtype, ir_dtype_name(v->type.dtype));
   fprintf(f, "#define %s_%s%d_RANK %d\n#define %s_%s%d_SHAPE {", prefix, kind, i, s->rank, prefix, kind, i);
-  for (int d = 0; d < s->rank; d++) {
-    fprintf(f, "%s%lld", d ? ", " : "", (long long)s->dims[d].value);
-    numel *= s->dims[d].value;
-  }
-  size_t nbytes = 0;
-  ir_dtype_nbytes(v->type.dtype, numel, &nbytes);
+  for (int d = 0; d < s->rank; d++) fprintf(f, "%s%lld", d ? ", " : "", (long long)s->dims[d].value);
   fprintf(f, "}\n#define %s_%s%d_NUMEL %lld\n#define %s_%s%d_BYTES %zu\n", prefix, kind, i, (long long)numel, prefix,
           kind, i, nbytes);
 }
