@@ -167,9 +167,8 @@ static KnStatus runtime_dir(const CompileArgs *c, char *buf, size_t size, bool *
 static KnStatus link_output(const CompileArgs *c, const char *obj, const char *rt, bool have_rt, KnError *err) {
   char tmp[PATH_MAX], cc[256], ar[256], lib_main[PATH_MAX], lib_rt[PATH_MAX], libdir[PATH_MAX];
   snprintf(tmp, sizeof tmp, "%s.tmp.%d", c->out, (int)getpid());
-  tool_name(c, "gcc", cc, sizeof cc);
-  if (!c->cc && !is_cross(c)) snprintf(cc, sizeof cc, "cc");
   if (c->cc) snprintf(cc, sizeof cc, "%s", c->cc);
+  else tool_name(c, is_cross(c) ? "gcc" : "cc", cc, sizeof cc); /* cc, or TRIPLE-gcc */
   tool_name(c, "ar", ar, sizeof ar);
   snprintf(lib_main, sizeof lib_main, "%s/libkiln_rt_main.a", rt);
   snprintf(lib_rt, sizeof lib_rt, "%s/libkiln_rt.a", rt);
