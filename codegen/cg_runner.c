@@ -452,6 +452,23 @@ KnStatus kn_runner_run(KnRunner *r, KnRtCtx *ctx, KnTensor *const *inputs, KnAre
   return KN_OK;
 }
 
-const KnProgram *kn_runner_last_program(const KnRunner *r) { return r->last ? r->last->prog : NULL; }
-bool kn_runner_last_staged(const KnRunner *r) { return r->last && r->last->staged; }
+/* Another thread may be in lookup(); cache entries live as long as the runner, so only the read
+ * of r->last needs the lock. The mutex is not part of the runner's logical state. */
+static CacheEntry *last_entry(const KnRunner *r) {
+  pthread_mutex_t *lock = (pthread_mutex_t *)&r->lock;
+  pthread_mutex_lock(lock);
+  CacheEntry *e = r->last;
+  pthread_mutex_unlock(lock);
+  return e;
+}
+
+const KnProgram *kn_runner_last_program(const KnRunner *r) {
+  CacheEntry *e = last_entry(r);
+  return e ? e->prog : NULL;
+}
+
+bool kn_runner_last_staged(const KnRunner *r) {
+  CacheEntry *e = last_entry(r);
+  return e && e->staged;
+}
 const KnModel *kn_runner_model(const KnRunner *r) { return r->model; }

@@ -181,6 +181,8 @@ static void run_loop(Worker *w, KnRunner *r) {
       record_error(w, run, err.msg);
       continue;
     }
+    /* What a server's stats endpoint reads while other threads run (and --cold threads compile). */
+    if (!kn_runner_last_program(r) && !kn_runner_last_staged(r)) record_error(w, run, "no program recorded after a run");
     void *data[MAX_IO];
     size_t bytes[MAX_IO];
     for (int i = 0; i < w->sh->n_out; i++) {
