@@ -4,7 +4,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <sys/mman.h>
 
 #include "frontend/kir_internal.h"
 
@@ -418,32 +418,23 @@ KnStatus kir_parse_string(const char *text, size_t len, const char *path, const 
   return KN_OK;
 }
 
-static KnStatus read_text(const char *path, size_t max, char **text, size_t *len, KnError *err) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return kn_fail(err, KN_ERR_IO, "%s: %s", path, strerror(errno));
-  struct stat sb;
-  if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-    fclose(f);
-    return kn_fail(err, KN_ERR_IO, "%s: not a regular file", path);
+/* Reads path into a NUL-terminated buffer. fe_map_file opens without blocking (a FIFO is refused,
+ * not waited on) and applies the file-size limit. */
+static KnStatus read_text(const char *path, const KnLimits *lim, char **text, size_t *len, KnError *err) {
+  void *map = NULL;
+  size_t size = 0;
+  KnStatus st = fe_map_file(path, lim, &map, &size, err);
+  if (st) return st;
+  *text = malloc(size + 1);
+  if (*text) {
+    if (size) memcpy(*text, map, size);
+    (*text)[size] = 0;
+    *len = size;
+  } else {
+    st = kn_fail(err, KN_ERR_NOMEM, "%s: out of memory", path);
   }
-  if ((uint64_t)sb.st_size > max) {
-    fclose(f);
-    return kn_fail(err, KN_ERR_LIMIT, "%s: %lld bytes exceed the %zu-byte limit", path, (long long)sb.st_size, max);
-  }
-  *len = (size_t)sb.st_size;
-  *text = malloc(*len + 1);
-  if (!*text) {
-    fclose(f);
-    return kn_fail(err, KN_ERR_NOMEM, "%s: out of memory", path);
-  }
-  bool ok = fread(*text, 1, *len, f) == *len;
-  fclose(f);
-  if (!ok) {
-    free(*text);
-    *text = NULL;
-    return kn_fail(err, KN_ERR_IO, "%s: cannot read", path);
-  }
-  return KN_OK;
+  if (map) munmap(map, size);
+  return st;
 }
 
 KnStatus kir_parse_file(const char *path, const KnLimits *lim, KnModel **out, KnError *err) {
@@ -452,7 +443,7 @@ KnStatus kir_parse_file(const char *path, const KnLimits *lim, KnModel **out, Kn
   char *text = NULL;
   size_t len = 0;
   *out = NULL;
-  KnStatus st = read_text(path, l.max_file_bytes, &text, &len, err);
+  KnStatus st = read_text(path, &l, &text, &len, err);
   if (st) return st;
   const char *slash = strrchr(path, '/');
   char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");

@@ -126,7 +126,7 @@ static int check_weights(KnAotModel *m, const char *path) {
 }
 
 static int map_weights(KnAotModel *m, const char *path) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block */
   if (fd < 0)
     return kn_aot_set_error(KN_AOT_ERR_IO, "%s: cannot open the weights file: %s", path,
                             strerror(errno));

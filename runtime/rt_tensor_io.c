@@ -60,7 +60,7 @@ static int alloc_tensor(const char *path, KnAotTensor *t, const int64_t *dims, s
 }
 
 static int read_file(const char *path, uint8_t **out, size_t *size) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block */
   if (fd < 0) return fail(KN_AOT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
   struct stat st;
   int rc = KN_AOT_OK;

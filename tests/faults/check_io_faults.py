@@ -5,6 +5,8 @@ file, no crash, and no partial or temporary output left behind.
 - external data that cannot be read: a directory, a FIFO, a path through a regular file, a file
   truncated short of the tensor, a file without read permission (only when not root: root reads
   anyway), and a file deleted after the model was written;
+- files that are FIFOs nobody writes to (a .onnx or .kir model, a .kir's safetensors, a .pb or .npy
+  input, an AOT program's input and weights file): refused, never waited on;
 - a full disk on output: `kiln run --output-dir`, `kiln export` (.kir and .onnx) and `kiln compile`
   with RLIMIT_FSIZE small (writes fail with EFBIG; SIGXFSZ ignored), and, when this user may mount
   one, on a 64 KiB tmpfs (writes fail with ENOSPC).
@@ -105,6 +107,46 @@ def external_data_cases(kiln, work, ck):
     ck.expect_error("external data path through a file: inspect", run([kiln, "inspect", model]), "blob/weights.bin")
 
 
+def fifo_cases(kiln, models, work, ck):
+    """A FIFO with no writer blocks a plain open() forever: each must be refused at once."""
+    d = os.path.join(work, "fifo")
+    os.makedirs(d)
+    mlp = os.path.join(models, "mlp", "model.onnx")
+    good_input = os.path.join(models, "mlp", "test_data_set_0", "input_0.pb")
+    for name in ("model.onnx", "model.kir", "input.pb", "input.npy", "weights.bin"):
+        os.mkfifo(os.path.join(d, name))
+    ck.expect_error("FIFO .onnx model: inspect", run([kiln, "inspect", os.path.join(d, "model.onnx")]), "model.onnx")
+    ck.expect_error("FIFO .kir model: inspect", run([kiln, "inspect", os.path.join(d, "model.kir")]), "model.kir")
+    for ext in ("pb", "npy"):
+        ck.expect_error(f"FIFO .{ext} input: run",
+                        run([kiln, "run", mlp, "-O0", "--input", f"input={os.path.join(d, 'input.' + ext)}"]),
+                        f"input.{ext}")
+    # a .kir whose weights file is a FIFO
+    kd = os.path.join(work, "fifo_kir")
+    os.makedirs(kd)
+    res = run([kiln, "export", mlp, "-o", os.path.join(kd, "m.kir")])
+    weights = [f for f in os.listdir(kd) if f.endswith(".safetensors")]
+    if res.returncode != 0 or len(weights) != 1:
+        ck.failed += 1
+        print(f"FAIL FIFO safetensors: could not export mlp to .kir: {res.stderr.strip()[:300]}")
+    else:
+        os.unlink(os.path.join(kd, weights[0]))
+        os.mkfifo(os.path.join(kd, weights[0]))
+        ck.expect_error("FIFO .kir weights: inspect", run([kiln, "inspect", os.path.join(kd, "m.kir")]), weights[0])
+    # an AOT program (libkiln_rt's own readers)
+    exe, wts = os.path.join(d, "mlp_exe"), os.path.join(d, "mlp.weights")
+    res = run([kiln, "compile", mlp, "-O0", "--exe", "-o", exe, "--weights", wts])
+    if res.returncode != 0:
+        ck.failed += 1
+        print(f"FAIL FIFO AOT: kiln compile --exe failed: {res.stderr.strip()[:300]}")
+        return
+    ck.expect_error("FIFO input: AOT program",
+                    run([exe, "--input", f"input={os.path.join(d, 'input.pb')}", "--weights", wts]), "input.pb")
+    ck.expect_error("FIFO weights: AOT program",
+                    run([exe, "--input", f"input={good_input}", "--weights", os.path.join(d, "weights.bin")]),
+                    "weights.bin")
+
+
 def full_disk_cases(kiln, models, out, label, ck, limit=None):
     """Writes that cannot complete into out (a folder on a full disk, or with limit: RLIMIT_FSIZE)."""
     model = os.path.join(models, "mnist_cnn", "model.onnx")
@@ -146,6 +188,7 @@ def main():
     os.makedirs(args.work)
     ck = Checker()
     external_data_cases(args.kiln, args.work, ck)
+    fifo_cases(args.kiln, args.models, args.work, ck)
 
     out = os.path.join(args.work, "fsize")
     os.mkdir(out)
