@@ -53,7 +53,7 @@ void ir_arena_free(KnArena *a) {
 }
 
 static Chunk *chunk_new(size_t size) {
-  if (size > SIZE_MAX - sizeof(Chunk)) return NULL;
+  if (size > SIZE_MAX - sizeof(Chunk) - ARENA_ALIGN) return NULL; /* the rounding below must not wrap */
   Chunk *c = aligned_alloc(ARENA_ALIGN, (sizeof(Chunk) + size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1));
   if (!c) return NULL;
   c->next = NULL;
