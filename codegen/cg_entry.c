@@ -1,6 +1,7 @@
 /* cg_entry.c - the model's entry function: calls each node's kernel in order with the buffers the
  * plan assigned, stops at the first failing kernel, then fills graph outputs that are not written
  * by a kernel (an input or weight passed through, or one value listed twice). */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 
 typedef struct EntryArgs {
   LLVMValueRef ctx, inputs, outputs, weights, arena;
+  LLVMValueRef profiling; /* i1: ctx->profile is set (read once per run) */
 } EntryArgs;
 
 static LLVMValueRef table_entry(CgModule *m, LLVMValueRef table, int index) {
@@ -29,9 +31,30 @@ static LLVMValueRef slot_pointer(CgModule *m, const EntryArgs *a, const CgSlot *
   }
 }
 
-/* Calls the kernel of node; returns early with its status when non-zero. */
+/* if (profiling) kn_rt_profile_begin/end(ctx, site): one predictable branch per kernel when off. */
+static void profile_hook(CgModule *m, LLVMValueRef entry, const EntryArgs *a, const char *fn, int site) {
+  LLVMBasicBlockRef on = LLVMAppendBasicBlockInContext(m->ctx, entry, "profile");
+  LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(m->ctx, entry, "profiled");
+  LLVMBuildCondBr(m->b, a->profiling, on, next);
+  LLVMPositionBuilderAtEnd(m->b, on);
+  LLVMTypeRef params[2] = {m->t_ptr, m->t_i32};
+  LLVMTypeRef fty = LLVMFunctionType(m->t_void, params, 2, 0);
+  LLVMValueRef args[2] = {a->ctx, LLVMConstInt(m->t_i32, (unsigned long long)site, 0)};
+  LLVMBuildCall2(m->b, fty, cg_extern_fn(m, fn, fty), args, 2, "");
+  LLVMBuildBr(m->b, next);
+  LLVMPositionBuilderAtEnd(m->b, next);
+}
+
+static LLVMValueRef profiling_flag(CgModule *m, LLVMValueRef ctx) {
+  LLVMValueRef off = LLVMConstInt(m->t_i64, offsetof(KnRtCtx, profile), 0);
+  LLVMValueRef field = LLVMBuildInBoundsGEP2(m->b, m->t_i8, ctx, &off, 1, "");
+  LLVMValueRef prof = LLVMBuildLoad2(m->b, m->t_ptr, field, "profile");
+  return LLVMBuildICmp(m->b, LLVMIntNE, prof, LLVMConstNull(m->t_ptr), "profiling");
+}
+
+/* Calls the kernel of node (call site `site`); returns early with its status when non-zero. */
 static void call_kernel(CgModule *m, LLVMValueRef entry, const EntryArgs *a, const CgPlan *plan,
-                        const KnNode *n, LLVMValueRef kernel) {
+                        const KnNode *n, LLVMValueRef kernel, int site) {
   int nargs = 1 + n->n_inputs + n->n_outputs;
   LLVMValueRef args[nargs];
   args[0] = a->ctx;
@@ -40,7 +63,9 @@ static void call_kernel(CgModule *m, LLVMValueRef entry, const EntryArgs *a, con
   for (int i = 0; i < n->n_outputs; i++)
     args[1 + n->n_inputs + i] =
         n->outputs[i] ? slot_pointer(m, a, &plan->slots[n->outputs[i]->id]) : LLVMConstNull(m->t_ptr);
+  profile_hook(m, entry, a, "kn_rt_profile_begin", site);
   LLVMValueRef st = LLVMBuildCall2(m->b, LLVMGlobalGetValueType(kernel), kernel, args, (unsigned)nargs, "");
+  profile_hook(m, entry, a, "kn_rt_profile_end", site);
   LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(m->ctx, entry, "fail");
   LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(m->ctx, entry, "next");
   LLVMBuildCondBr(m->b, LLVMBuildICmp(m->b, LLVMIntNE, st, LLVMConstInt(m->t_i32, 0, 0), ""), fail, next);
@@ -76,9 +101,10 @@ KnStatus cg_emit_entry(CgModule *m, KnGraph *g, const CgPlan *plan, const char *
   LLVMTypeRef params[5] = {m->t_ptr, m->t_ptr, m->t_ptr, m->t_ptr, m->t_ptr};
   LLVMValueRef entry = LLVMAddFunction(m->mod, name, LLVMFunctionType(m->t_i32, params, 5, 0));
   EntryArgs a = {LLVMGetParam(entry, 0), LLVMGetParam(entry, 1), LLVMGetParam(entry, 2),
-                 LLVMGetParam(entry, 3), LLVMGetParam(entry, 4)};
+                 LLVMGetParam(entry, 3), LLVMGetParam(entry, 4), NULL};
   LLVMPositionBuilderAtEnd(m->b, LLVMAppendBasicBlockInContext(m->ctx, entry, "entry"));
-  for (int i = 0; i < g->n_nodes; i++) call_kernel(m, entry, &a, plan, g->nodes[i], kernels[i]);
+  a.profiling = profiling_flag(m, a.ctx);
+  for (int i = 0; i < g->n_nodes; i++) call_kernel(m, entry, &a, plan, g->nodes[i], kernels[i], i);
   for (int i = 0; i < g->n_outputs; i++) {
     const CgSlot *s = &plan->slots[g->outputs[i]->id];
     if ((s->home == CG_HOME_OUTPUT && s->index == i) || s->home == CG_HOME_NONE) continue;

@@ -96,14 +96,28 @@ void cg_program_free(KnProgram *p) {
   free(p);
 }
 
+/* The run's scratch arena: the context's kept one when it asks to keep it (a fresh allocation of
+ * many MB per run costs page faults that can exceed a small model's whole run), else a new one. */
+static uint8_t *run_arena(const KnProgram *p, KnRtCtx *ctx) {
+  size_t want = (p->plan.arena_bytes + 63) & ~(size_t)63;
+  if (want == 0) want = 64;
+  if (!ctx->keep_arena) return aligned_alloc(64, want);
+  if (ctx->arena_bytes < want) {
+    kn_rt_ctx_release(ctx);
+    if (!(ctx->arena = aligned_alloc(64, want))) return NULL;
+    ctx->arena_bytes = want;
+  }
+  return ctx->arena;
+}
+
 KnStatus cg_program_run(const KnProgram *p, KnRtCtx *ctx, void *const *inputs,
                         void *const *outputs, KnError *err) {
-  uint8_t *arena = aligned_alloc(64, p->plan.arena_bytes);
+  uint8_t *arena = run_arena(p, ctx);
   if (!arena) return kn_fail(err, KN_ERR_NOMEM, "cannot allocate the %zu-byte arena", p->plan.arena_bytes);
   ctx->status = 0;
   ctx->msg[0] = 0;
   int32_t rc = p->entry(ctx, inputs, outputs, p->weights, arena);
-  free(arena);
+  if (!ctx->keep_arena) free(arena);
   if (rc != 0)
     return kn_fail(err, ctx->status ? (KnStatus)ctx->status : KN_ERR_INTERNAL, "%s",
                    ctx->msg[0] ? ctx->msg : "a kernel failed without a message");

@@ -467,6 +467,11 @@ const KnProgram *kn_runner_last_program(const KnRunner *r) {
   return e ? e->prog : NULL;
 }
 
+const KnPipeline *kn_runner_last_pipeline(const KnRunner *r) {
+  CacheEntry *e = last_entry(r);
+  return e ? &e->pipeline : NULL;
+}
+
 bool kn_runner_last_staged(const KnRunner *r) {
   CacheEntry *e = last_entry(r);
   return e && e->staged;

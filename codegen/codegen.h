@@ -25,8 +25,9 @@ KnStatus cg_compile(KnModel *m, const CgOptions *o, KnProgram **out, KnError *er
 void cg_program_free(KnProgram *p);
 
 /* Runs the program once: inputs/outputs are buffers in the graph's order, sized as the graph's
- * types say. Allocates its arena per call unless ctx-independent reuse is added later; safe to
- * call from several threads at once with distinct contexts. */
+ * types say. Allocates its arena per call, or with ctx->keep_arena reuses (and grows) the one the
+ * context keeps (kn_rt_ctx_release frees it); safe to call from several threads at once with
+ * distinct contexts. */
 KnStatus cg_program_run(const KnProgram *p, KnRtCtx *ctx, void *const *inputs,
                         void *const *outputs, KnError *err);
 

@@ -52,6 +52,8 @@ KnStatus kn_prepare_static(const KnModel *model, const KnRunOptions *o, KnModel 
 /* The program the last run used (NULL before any, or when it ran in stages), for reports. */
 const KnProgram *kn_runner_last_program(const KnRunner *r);
 bool kn_runner_last_staged(const KnRunner *r);
+/* The pass records of the program the last run used (what --time-passes reports); NULL before any. */
+const KnPipeline *kn_runner_last_pipeline(const KnRunner *r);
 const KnModel *kn_runner_model(const KnRunner *r);
 
 #endif

@@ -13,11 +13,49 @@ extern "C" {
 
 /* What one run of a compiled model uses besides its buffers. One per thread that runs the model;
  * the compiled model itself is immutable and shared. */
+typedef struct KnRtProfile KnRtProfile;
+
+/* Fields after msg are appended only (generated code reads status and profile by offset). */
 typedef struct KnRtCtx {
   int threads;      /* OpenMP threads for parallel loops (<= 0: OpenMP's default) */
   int status;       /* 0, or the KnStatus of the first kernel failure of this run */
   char msg[512];    /* that failure's message */
+  KnRtProfile *profile; /* NULL, or where the entry records each kernel's time (kn_rt_profile_new) */
+  int keep_arena;   /* nonzero: the JIT runner keeps a run's scratch arena here for the next run */
+  void *arena;      /* that arena (free it with kn_rt_ctx_release) */
+  size_t arena_bytes;
 } KnRtCtx;
+
+/* Frees what a context kept between runs (its arena); the context can be used again. */
+void kn_rt_ctx_release(KnRtCtx *ctx);
+
+/* ---- profiling (runtime/rt_profile.c): per-kernel wall time, and a trace of calls ---------- */
+/* One record per call site of the entry (the i-th kernel call, in graph node order). */
+typedef struct KnRtProfileSite {
+  int64_t calls;
+  double total_ms, min_ms;
+} KnRtProfileSite;
+
+typedef struct KnRtTraceEvent {
+  int32_t site;
+  double start_us, dur_us; /* microseconds since the profile was made */
+} KnRtTraceEvent;
+
+struct KnRtProfile {
+  int n_sites;
+  KnRtProfileSite *sites;
+  KnRtTraceEvent *events; /* the first max_events calls, for a Chrome trace; NULL: none kept */
+  int64_t n_events, max_events;
+  double origin_ms, started_ms; /* the clock at creation; at the current call's start */
+};
+
+/* A profile for n_sites call sites keeping up to max_events trace events; NULL on no memory. */
+KnRtProfile *kn_rt_profile_new(int n_sites, int64_t max_events);
+void kn_rt_profile_free(KnRtProfile *p);
+void kn_rt_profile_reset(KnRtProfile *p); /* zero the counts and drop the events */
+/* Called by generated entries around kernel call `site` when ctx->profile is set. */
+void kn_rt_profile_begin(KnRtCtx *ctx, int32_t site);
+void kn_rt_profile_end(KnRtCtx *ctx, int32_t site);
 
 /* The body of a parallel loop: runs iterations [begin, end) with the kernel's closure. */
 typedef void (*KnRtBody)(void *closure, int64_t begin, int64_t end);

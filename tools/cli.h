@@ -29,6 +29,7 @@ int cmd_export(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* ---- helpers (tools/kiln.c) ---------------------------------------------------------------- */
 /* "kiln: <message>" on stderr; returns CLI_FAIL. */

@@ -14,6 +14,7 @@ static const CliCommand commands[] = {
     {"run", cmd_run, "compile a model for its inputs and run it"},
     {"check", cmd_check, "run an ONNX test case folder and compare with its expected outputs"},
     {"compile", cmd_compile, "build a model ahead of time: object, shared library, archive or program"},
+    {"bench", cmd_bench, "time a model: compile time, latency, memory, per-kernel profile, pass ablation"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof *commands))
 
