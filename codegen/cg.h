@@ -63,6 +63,8 @@ typedef struct CgModule {
   LLVMTypeRef t_kernel_body; /* void (ptr closure, i64 begin, i64 end) */
   int n_kernels;
   int n_helpers;           /* counter for outlined helper functions */
+  int vec_lanes, vec_regs; /* the target's f32 lanes per vector register, vector registers */
+  int opt_level;           /* -O level: 0 keeps the plain loops (the reference optimized code is tested against) */
 } CgModule;
 
 /* Creates the module in ctx (the JIT's thread-safe context owns it). */

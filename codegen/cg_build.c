@@ -73,11 +73,13 @@ KnStatus cg_build_module(KnGraph *g, const CgPlan *plan, const CgOptions *o, boo
   *b = (CgBuild){.tsc = LLVMOrcCreateNewThreadSafeContext()};
   KnStatus st = cg_module_init(&b->m, LLVMOrcThreadSafeContextGetContext(b->tsc), "kiln", err);
   double t0 = cg_now_ms();
+  if (st == KN_OK) st = cg_target_machine(o, for_jit, &b->tm, err); /* kernels are sized for it */
+  if (st == KN_OK) cg_target_vectors(b->tm, &b->m.vec_lanes, &b->m.vec_regs);
+  b->m.opt_level = o->opt_level;
   if (st == KN_OK) st = cg_emit_entry(&b->m, g, plan, "kn_entry", err);
   if (st == KN_OK) st = verify_module(b->m.mod, err);
   stats->kernels = b->m.n_kernels;
   double t1 = cg_now_ms();
-  if (st == KN_OK) st = cg_target_machine(o, for_jit, &b->tm, err);
   if (st == KN_OK) {
     set_target(b->m.mod, b->tm);
     st = optimize(b->m.mod, b->tm, o->opt_level, err);

@@ -22,6 +22,10 @@ void cg_init_llvm(void);
  * for the host triple, "generic" and none for another). for_jit picks the JIT's code model. */
 KnStatus cg_target_machine(const CgOptions *o, bool for_jit, LLVMTargetMachineRef *out, KnError *err);
 
+/* The target's f32 lanes per vector register and its number of vector registers (what the GEMM
+ * microkernels are sized by): AVX-512 16 x 32, AVX/AVX2 8 x 16, SSE2 4 x 16, NEON 4 x 32. */
+void cg_target_vectors(LLVMTargetMachineRef tm, int *lanes, int *regs);
+
 /* Emits g's kernels and entry function ("kn_entry") over plan into a new module, verifies it in
  * builds that verify passes, and optimizes it for o's target at o->opt_level. Fills the emit and
  * optimize times and the kernel count of stats. On failure b is disposed already. */

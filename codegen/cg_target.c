@@ -64,3 +64,32 @@ KnStatus cg_target_machine(const CgOptions *o, bool for_jit, LLVMTargetMachineRe
   LLVMDisposeMessage(triple);
   return *out ? KN_OK : kn_fail(err, KN_ERR_INTERNAL, "cannot create an LLVM target machine");
 }
+
+/* CPUs named without a feature list (--cpu) whose widest float vectors are 512 / 256 bits. */
+static const char *const cpus_512[] = {"x86-64-v4", "skylake-avx512", "cascadelake", "cooperlake", "cannonlake",
+                                       "icelake-client", "icelake-server", "tigerlake", "rocketlake",
+                                       "sapphirerapids", "emeraldrapids", "graniterapids", "znver4", "znver5", NULL};
+static const char *const cpus_256[] = {"x86-64-v3", "haswell", "broadwell", "skylake", "alderlake", "raptorlake",
+                                       "meteorlake", "znver1", "znver2", "znver3", "bdver4", NULL};
+
+static bool named(const char *cpu, const char *const *list) {
+  for (int i = 0; list[i]; i++)
+    if (strcmp(cpu, list[i]) == 0) return true;
+  return false;
+}
+
+void cg_target_vectors(LLVMTargetMachineRef tm, int *lanes, int *regs) {
+  char *triple = LLVMGetTargetMachineTriple(tm), *cpu = LLVMGetTargetMachineCPU(tm);
+  char *features = LLVMGetTargetMachineFeatureString(tm);
+  *lanes = 4, *regs = 16; /* SSE2: every x86-64 */
+  if (strncmp(triple, "aarch64", 7) == 0 || strncmp(triple, "arm64", 5) == 0) {
+    *regs = 32; /* NEON: 32 x 128 bits */
+  } else if (strstr(features, "+avx512f") || named(cpu, cpus_512)) {
+    *lanes = 16, *regs = 32;
+  } else if (strstr(features, "+avx") || named(cpu, cpus_256)) {
+    *lanes = 8;
+  }
+  LLVMDisposeMessage(triple);
+  LLVMDisposeMessage(cpu);
+  LLVMDisposeMessage(features);
+}

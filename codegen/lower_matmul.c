@@ -4,6 +4,7 @@
  * read along K (transB) or the result needs a register accumulator (half types, quantized). */
 #include <math.h>
 
+#include "codegen/cg_gemm.h"
 #include "codegen/lower_conv.h"
 
 typedef enum { MM_FLOAT, MM_INT, MM_QLINEAR } MmKind;
@@ -270,12 +271,40 @@ static KnStatus emit_mm(CgKernel *k, Mm *mm) {
   return KN_OK;
 }
 
+/* The stride between consecutive batch entries of offs, or -1 when they are not evenly spaced. */
+static int64_t even_stride(const int64_t *offs, int64_t batch) {
+  if (!offs || batch < 2) return 0;
+  int64_t st = offs[1] - offs[0];
+  for (int64_t b = 0; b < batch; b++)
+    if (offs[b] != offs[0] + b * st) return -1;
+  return offs[0] == 0 ? st : -1;
+}
+
+/* Plain f32 MatMul/Gemm through the shared microkernels (cg_gemm.c) when its layout allows: B
+ * unit-stride along N, batches evenly spaced, Gemm's C a full matrix or a row of N. */
+static bool try_shared_gemm(CgKernel *k, const Mm *mm) {
+  int64_t sa = even_stride(mm->a_offs, mm->batch), sb = even_stride(mm->b_offs, mm->batch);
+  if (k->m->opt_level < 1 || mm->ta != KN_F32 || cg_out_dtype(k, 0) != KN_F32 || mm->b_ns != 1 || sa < 0 || sb < 0) return false;
+  CgGemm g = {.batch = mm->batch, .M = mm->M, .N = mm->N, .K = mm->K, .alpha = (float)mm->alpha, .beta = (float)mm->beta,
+              .a = {CG_GEMM_IN, mm->ia, 0, mm->a_rs, mm->a_ks, sa},
+              .b = {CG_GEMM_IN, mm->ib, 0, mm->b_ks, 1, sb},
+              .c = {CG_GEMM_OUT, 0, 0, mm->N, 1, mm->M * mm->N}};
+  if (mm->ic >= 0 && mm->beta != 0.0) {
+    if (mm->c_cs != 1 || cg_in_dtype(k, mm->ic) != KN_F32) return false;
+    g.resid = (CgGemmOperand){CG_GEMM_IN, mm->ic, 0, mm->c_rs, 1, 0};
+  }
+  if (!cg_gemm_supported(&g)) return false;
+  cg_emit_gemm(k, &g);
+  return true;
+}
+
 static KnStatus lower_float(CgKernel *k, Mm *mm) {
   mm->kind = MM_FLOAT;
   mm->ta = mm->tb = mm->to = cg_in_dtype(k, 0);
   if (!ir_dtype_is_float(mm->ta) && mm->ta != KN_I32 && mm->ta != KN_I64 && mm->ta != KN_U32 && mm->ta != KN_U64)
     return cg_unsupported(k, "dtype");
   mm->tacc = mm->ta;
+  if (mm->batch * mm->M > 0 && mm->N > 0 && mm->K > 0 && try_shared_gemm(k, mm)) return KN_OK;
   if (!ir_dtype_is_float(mm->ta) && (mm->alpha != 1.0 || mm->beta != (double)(int64_t)mm->beta))
     return cg_unsupported(k, "integer Gemm with alpha != 1 or a fractional beta");
   /* Half types accumulate in a register (f32), not through the half-precision output. */

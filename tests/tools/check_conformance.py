@@ -201,7 +201,10 @@ def main():
             bad.append(name)
         print(f"{tag} {name}: {msg}")
     names = {n for n, _ in cases}
-    now_pass = [n for n, kind, _ in results if kind == "pass" and n in expected]
+    # A random op's few output bits can match numpy's draw by chance (test_bernoulli: 10 coin
+    # flips); its entry stays, so only cases whose reason is not "random: ..." must keep failing.
+    now_pass = [n for n, kind, _ in results
+                if kind == "pass" and n in expected and not expected[n].startswith("random:")]
     missing = [] if args.filter else sorted(set(expected) - names)
 
     total = len(results)
