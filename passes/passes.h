@@ -68,5 +68,16 @@ extern bool (*pass_can_eval_hook)(const KnNode *n);
 /* Shared by passes (passes/pass_util.c): marks every value that a node or graph output of g or
  * of any subgraph uses by setting value->scratch = 1 (all values of g first reset to 0). */
 void pass_mark_uses(KnGraph *g);
+/* Uses of v in g (node inputs, graph outputs, subgraphs at any depth). */
+int pass_count_uses(const KnGraph *g, const KnValue *v);
+/* The node of g that is v's only use, or NULL (more uses, a graph output, a subgraph). */
+const KnNode *pass_only_consumer(const KnGraph *g, const KnValue *v);
+/* Replaces the nodes of chain (in graph order; each but the last used only by the next) by one
+ * node of op over inputs, named like the chain's first node, placed where its last node was and
+ * producing that node's result value (so names, types and uses stay). Its attribute "fused" lists
+ * the chain's ops ("MatMul+Add+Relu") for reports. Returns the new node, NULL with err set on
+ * failure. */
+KnNode *pass_replace_chain(KnGraph *g, KnNode *const *chain, int n_chain, KnOp op, KnValue *const *inputs,
+                           int n_inputs, KnError *err);
 
 #endif

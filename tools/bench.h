@@ -9,6 +9,7 @@
 typedef struct BenchKernel {
   const char *op, *name, *output; /* its node's op, name and output type ("f32[1,64]"); copies,
                                    * since the compiled graph goes with the runner */
+  const char *fused;               /* the ops a fusion pass merged into it ("MatMul+Add+Relu"), or "" */
   double ms_per_run;   /* mean wall time per profiled run */
   double min_ms;       /* fastest single call */
   double flops;        /* floating-point operations per call, 0 when not estimated */

@@ -30,6 +30,8 @@ double bench_node_flops(const KnNode *n) {
   const KnValue *x = n->inputs[0], *w = n->inputs[1], *y = n->outputs[0];
   if (strcmp(op, "MatMul") == 0 || strcmp(op, "FusedMatMul") == 0)
     return 2 * numel_of(y) * (double)dim_of(x, -1);
+  if (strcmp(op, "FusedGemm") == 0) /* kiln's: A [..., K] x W [K, N] */
+    return 2 * numel_of(y) * (double)dim_of(x, -1);
   if (strcmp(op, "Gemm") == 0)
     return 2 * numel_of(y) * (double)(ir_attr_int(n, "transA", 0) ? dim_of(x, 0) : dim_of(x, 1));
   if (strcmp(op, "Conv") == 0 || strcmp(op, "ConvTranspose") == 0) {
@@ -49,7 +51,8 @@ static int compare_kernels(const void *x, const void *y) {
 }
 
 static void kernel_label(const BenchKernel *k, char *buf, size_t size) {
-  snprintf(buf, size, "%s %s -> %s", k->op, *k->name ? k->name : "(unnamed)", k->output);
+  snprintf(buf, size, "%s%s%s%s %s -> %s", k->op, *k->fused ? " (" : "", k->fused, *k->fused ? ")" : "",
+           *k->name ? k->name : "(unnamed)", k->output);
 }
 
 static void print_kernels(const BenchReport *r) {
@@ -118,6 +121,7 @@ static cJSON *kernels_json(const BenchResult *b) {
     cJSON_AddStringToObject(o, "op", k->op);
     cJSON_AddStringToObject(o, "name", k->name);
     cJSON_AddStringToObject(o, "output", k->output);
+    cJSON_AddStringToObject(o, "fused", k->fused);
     cJSON_AddNumberToObject(o, "ms_per_run", k->ms_per_run);
     cJSON_AddNumberToObject(o, "min_ms", k->min_ms);
     cJSON_AddNumberToObject(o, "flops", k->flops);

@@ -205,9 +205,10 @@ static KnStatus profile_kernels(const BenchArgs *b, KnRunner *r, KnRtCtx *ctx, K
     char type[128] = "?";
     if (n->n_outputs > 0 && n->outputs[0]) ir_type_format(&n->outputs[0]->type, type, sizeof type);
     res->kernels[i] = (BenchKernel){ir_ops[n->op].name, ir_arena_strdup(a, n->name ? n->name : ""),
-                                    ir_arena_strdup(a, type), s->calls ? s->total_ms / b->iters : 0, s->min_ms,
-                                    bench_node_flops(n)};
-    if (!res->kernels[i].name || !res->kernels[i].output) st = kn_fail(err, KN_ERR_NOMEM, "out of memory");
+                                    ir_arena_strdup(a, type), ir_arena_strdup(a, ir_attr_string(n, "fused", "")),
+                                    s->calls ? s->total_ms / b->iters : 0, s->min_ms, bench_node_flops(n)};
+    const BenchKernel *bk = &res->kernels[i];
+    if (!bk->name || !bk->output || !bk->fused) st = kn_fail(err, KN_ERR_NOMEM, "out of memory");
   }
   res->n_kernels = g->n_nodes;
   res->profiled_runs = b->iters;

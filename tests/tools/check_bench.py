@@ -63,9 +63,10 @@ def check_json_report(kiln, models, work):
     check(rep["arena_bytes"] > 0 and not rep["staged"], "json: arena bytes of a compiled model")
     ks = rep["kernels"]
     check(len(ks) == rep["nodes"] and len(ks) > 0, "json: one kernel record per compiled node")
+    check(any(k["fused"] == "Gemm+Relu" for k in ks), "json: fused kernels list their ops")
     check(all(k["ms_per_run"] >= 0 and k["min_ms"] >= 0 for k in ks), "json: kernel times not negative")
     want = gemm_flops(os.path.join(mlp, "model.onnx"))
-    got = {k["name"]: k["flops"] for k in ks if k["op"] == "Gemm"}
+    got = {k["name"]: k["flops"] for k in ks if k["op"] in ("Gemm", "FusedGemm")}  # fuse_linear keeps the name
     check(want and got == want, f"json: Gemm FLOPs {got} != 2*M*N*K from the ONNX file {want}")
     passes = rep["passes"]
     check(len(passes) > 0 and all(p["nodes_before"] >= 0 and p["nodes_after"] >= 0 for p in passes),

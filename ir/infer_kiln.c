@@ -1,0 +1,38 @@
+/* infer_kiln.c - shape inference for the ops kiln's passes create (the "kiln" domain). */
+#include <string.h>
+
+#include "ir/infer_b_internal.h"
+
+/* kiln.FusedGemm(A, B, bias?, residual?): Y = act(A @ B + bias + residual), f32.
+ * A: [..., K]; B: [K, N], or with packed=P the panels [ceil(N/P), K, P] (n = N); bias: [N];
+ * residual: Y's shape; activation: "" | "Relu" | "Clip" (bounds min, max). */
+KnStatus infer_fused_gemm(KnNode *node, KnError *err) {
+  const KnType *a, *b;
+  KnStatus st = ib_tensor(node, 0, &a, err);
+  if (!st) st = ib_tensor(node, 1, &b, err);
+  if (!st) st = ib_check_same_dtype(node, 0, 1, err);
+  if (st) return st;
+  int64_t panel = ir_attr_int(node, "packed", 0);
+  if (!st) st = ib_check_rank(node, 1, panel ? 3 : 2, err);
+  if (st) return st;
+  if (a->dtype != KN_F32)
+    return ir_infer_fail(err, node, KN_ERR_INVALID, "A is %s, expected f32", ir_dtype_name(a->dtype));
+  const char *act = ir_attr_string(node, "activation", "");
+  if (*act && strcmp(act, "Relu") != 0 && strcmp(act, "Clip") != 0)
+    return ir_infer_fail(err, node, KN_ERR_INVALID, "unknown activation '%s'", act);
+  int ra = a->shape.rank;
+  if (ra >= 0 && ra < 2) return ir_infer_fail(err, node, KN_ERR_INVALID, "A has rank %d, expected 2 or more", ra);
+  KnDim n = panel ? (KnDim){.value = ir_attr_int(node, "n", -1)} : ib_dim(node, 1, 1);
+  KnDim kb = ib_dim(node, 1, panel ? 1 : 0);
+  if (panel && (panel < 1 || n.value < 1 || ib_dim(node, 1, 2).value != panel))
+    return ir_infer_fail(err, node, KN_ERR_INVALID, "packed B needs n >= 1 and panels of %lld", (long long)panel);
+  if (ra < 0) return ir_set_output(node, 0, KN_F32, -1, NULL, err);
+  if ((st = ib_check_dim(node, ib_dim(node, 0, ra - 1), kb, "K of A and B", err))) return st;
+  KnDim *dims = ib_dims(node, ra);
+  if (!dims) return ib_nomem(err);
+  for (int d = 0; d < ra - 1; d++) dims[d] = ib_dim(node, 0, d);
+  dims[ra - 1] = n;
+  if (ib_rank(node, 2) >= 0 && (ib_rank(node, 2) != 1 || (st = ib_check_dim(node, ib_dim(node, 2, 0), n, "bias length", err))))
+    return st ? st : ir_infer_fail(err, node, KN_ERR_INVALID, "bias must be 1-D");
+  return ir_set_output(node, 0, KN_F32, ra, dims, err);
+}
