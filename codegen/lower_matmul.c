@@ -350,3 +350,29 @@ KnStatus cg_lower_matmul(CgKernel *k) {
   free(mm.b_offs);
   return st;
 }
+
+/* kiln.FusedGemm (passes/fuse_linear.c): A [..., K] x W [K, N] (+ bias [N]) (+ R) then the
+ * activation, all in the shared GEMM's epilogue. */
+KnStatus cg_lower_fused_gemm(CgKernel *k) {
+  const KnShape *a = cg_in_shape(k, 0), *w = cg_in_shape(k, 1), *y = cg_out_shape(k, 0);
+  if (ir_attr_int(k->node, "packed", 0)) return cg_unsupported(k, "packed weights");
+  int64_t K = w->dims[0].value, N = w->dims[1].value, M = cg_numel(a) / (K ? K : 1);
+  if (cg_numel(y) == 0) return KN_OK;
+  CgGemm g = {.batch = 1, .M = M, .N = N, .K = K, .alpha = 1, .beta = 1,
+              .a = {CG_GEMM_IN, 0, 0, K, 1, 0}, .b = {CG_GEMM_IN, 1, 0, N, 1, 0}, .c = {CG_GEMM_OUT, 0, 0, N, 1, 0}};
+  if (lw_has(k, 2)) g.bias_kind = CG_BIAS_COL, g.bias = (CgGemmOperand){CG_GEMM_IN, 2, 0, 1, 1, 0};
+  if (lw_has(k, 3)) {
+    if (cg_numel(cg_in_shape(k, 3)) != cg_numel(y)) return cg_unsupported(k, "residual of another shape");
+    g.resid = (CgGemmOperand){CG_GEMM_IN, 3, 0, N, 1, 0};
+  }
+  const char *act = ir_attr_string(k->node, "activation", "");
+  if (strcmp(act, "Relu") == 0) g.act = CG_ACT_RELU;
+  if (strcmp(act, "Clip") == 0) {
+    g.act = CG_ACT_CLIP;
+    g.lo = ir_attr_float(k->node, "min", -3.402823466e38f);
+    g.hi = ir_attr_float(k->node, "max", 3.402823466e38f);
+  }
+  if (K == 0) return cg_unsupported(k, "K = 0");
+  cg_emit_gemm(k, &g);
+  return KN_OK;
+}
