@@ -1,13 +1,21 @@
 /* cg_math.c - scalar arithmetic on compute values, dispatched on dtype, and calls into libm and
- * LLVM intrinsics. Integer division never traps: x/0 gives 0, as kiln's documented choice. */
+ * LLVM intrinsics. Integer division never traps: x/0 gives 0, as kiln's documented choice. f32
+ * exp/log/erf/tanh become inline IR (cg_vecmath.c) so the loops around them vectorize. */
 #include <stdio.h>
 #include <string.h>
 
 #include "codegen/cg.h"
+#include "codegen/cg_vecmath.h"
 
 static bool is_double(LLVMValueRef x) { return LLVMGetTypeKind(LLVMTypeOf(x)) == LLVMDoubleTypeKind; }
 
 LLVMValueRef cg_libm(CgKernel *k, const char *name, LLVMValueRef x) {
+  if (cg_vm_is_f32(x)) {
+    if (strcmp(name, "exp") == 0) return cg_vm_exp(k, x);
+    if (strcmp(name, "log") == 0) return cg_vm_log(k, x);
+    if (strcmp(name, "erf") == 0) return cg_vm_erf(k, x);
+    if (strcmp(name, "tanh") == 0) return cg_vm_tanh(k, x);
+  }
   char full[32];
   snprintf(full, sizeof full, "%s%s", name, is_double(x) ? "" : "f");
   LLVMTypeRef t = LLVMTypeOf(x);
@@ -26,6 +34,10 @@ LLVMValueRef cg_libm2(CgKernel *k, const char *name, LLVMValueRef x, LLVMValueRe
 }
 
 LLVMValueRef cg_intrinsic(CgKernel *k, const char *name, LLVMValueRef *args, int n) {
+  if (n == 1 && cg_vm_is_f32(args[0])) { /* LLVM would lower these to expf/logf calls */
+    if (strcmp(name, "llvm.exp") == 0) return cg_vm_exp(k, args[0]);
+    if (strcmp(name, "llvm.log") == 0) return cg_vm_log(k, args[0]);
+  }
   unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
   LLVMTypeRef t = LLVMTypeOf(args[0]);
   LLVMValueRef fn = LLVMGetIntrinsicDeclaration(k->m->mod, id, &t, 1);

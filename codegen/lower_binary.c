@@ -1,11 +1,60 @@
 /* lower_binary.c - two-or-more-input elementwise ops with numpy broadcasting: arithmetic, Pow,
  * Mod, BitShift, logic, comparisons, PRelu, variadic Max/Min/Mean/Sum, and Where. */
+#include <math.h>
 #include <string.h>
 
 #include "codegen/cg.h"
 
+/* x^n for a small integer n != 0 by repeated squaring. f32 (and f16/bf16) bases multiply in
+ * double, where every product is nearly exact, and round once at the end. */
+static LLVMValueRef pow_int(CgKernel *k, LLVMValueRef x, int n) {
+  LLVMBuilderRef b = k->b;
+  bool widen = LLVMGetTypeKind(LLVMTypeOf(x)) == LLVMFloatTypeKind;
+  LLVMValueRef v = widen ? LLVMBuildFPExt(b, x, k->m->t_f64, "") : x;
+  LLVMValueRef acc = NULL, sq = v;
+  for (int m = n < 0 ? -n : n; m; m >>= 1) {
+    if (m & 1) acc = acc ? LLVMBuildFMul(b, acc, sq, "") : sq;
+    if (m > 1) sq = LLVMBuildFMul(b, sq, sq, "");
+  }
+  if (n < 0) acc = LLVMBuildFDiv(b, LLVMConstReal(LLVMTypeOf(v), 1.0), acc, "");
+  return widen ? LLVMBuildFPTrunc(b, acc, LLVMTypeOf(x), "") : acc;
+}
+
+/* Pow with an exponent known at compile time (x^2 in LayerNorm): multiplications or sqrt instead
+ * of a powf call per element, which keeps the loop scalar. NULL: no shortcut for this exponent. */
+static LLVMValueRef pow_const(CgKernel *k, LLVMValueRef x, double y) {
+  LLVMBuilderRef b = k->b;
+  LLVMTypeRef t = LLVMTypeOf(x);
+  if (y == 0) return LLVMConstReal(t, 1.0); /* also for NaN, as pow does */
+  if (y == 1) return x;
+  if (y == 2) return LLVMBuildFMul(b, x, x, "");
+  if (y == -1) return LLVMBuildFDiv(b, LLVMConstReal(t, 1.0), x, "");
+  if (y == 0.5) { /* pow(-0, .5) = +0 and pow(-inf, .5) = +inf, unlike sqrt */
+    LLVMValueRef r = LLVMBuildFAdd(b, cg_intrinsic(k, "llvm.sqrt", &x, 1), LLVMConstReal(t, 0.0), "");
+    LLVMValueRef minf = LLVMBuildFCmp(b, LLVMRealOEQ, x, LLVMConstReal(t, -INFINITY), "");
+    return LLVMBuildSelect(b, minf, LLVMConstReal(t, INFINITY), r, "");
+  }
+  if (y == floor(y) && fabs(y) <= 8) return pow_int(k, x, (int)y);
+  return NULL;
+}
+
+/* The exponent when it is a one-element constant (kernels are keyed on such constants). */
+static bool pow_exponent(CgKernel *k, double *y) {
+  const KnNode *n = k->node;
+  /* an initializer that is also a graph input is only a default: a run may pass another value */
+  const KnTensor *init = n->n_inputs > 1 && n->inputs[1] && !n->inputs[1]->is_input ? n->inputs[1]->init : NULL;
+  if (!init || init->numel != 1 || init->list || init->dtype == KN_STRING) return false;
+  *y = ir_tensor_get_double(init, 0);
+  return true;
+}
+
 static LLVMValueRef pow_expr(CgKernel *k, LLVMValueRef x, LLVMValueRef y) {
   KnDtype tx = cg_in_dtype(k, 0), ty = cg_in_dtype(k, 1);
+  double yc;
+  if (ir_dtype_is_float(tx) && pow_exponent(k, &yc)) {
+    LLVMValueRef r = pow_const(k, x, yc);
+    if (r) return r;
+  }
   /* Integer bases are computed in double and converted back, as numpy's power then astype. */
   KnDtype ct = tx == KN_F64 || ty == KN_F64 || !ir_dtype_is_float(tx) ? KN_F64 : KN_F32;
   LLVMValueRef xf = cg_convert(k, x, tx, ct), yf = cg_convert(k, y, ty, ct);

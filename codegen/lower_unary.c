@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "codegen/cg.h"
+#include "codegen/cg_vecmath.h"
 
 static LLVMValueRef fconst(CgKernel *k, LLVMValueRef like, double v) { return LLVMConstReal(LLVMTypeOf(like), v); }
 
@@ -12,6 +13,12 @@ static LLVMValueRef float_intrinsic1(CgKernel *k, const char *name, LLVMValueRef
 
 static LLVMValueRef exp_of(CgKernel *k, LLVMValueRef x) { return float_intrinsic1(k, "llvm.exp", x); }
 
+/* exp(x) - 1: f32 without the cancellation near 0; f64 keeps exp - 1 as before. */
+static LLVMValueRef expm1_of(CgKernel *k, LLVMValueRef x) {
+  if (cg_vm_is_f32(x)) return cg_vm_expm1(k, x);
+  return LLVMBuildFSub(k->b, exp_of(k, x), LLVMConstReal(LLVMTypeOf(x), 1.0), "");
+}
+
 /* Activations with attributes; x is a float compute value. */
 static LLVMValueRef activation(CgKernel *k, KnOp op, LLVMValueRef x) {
   LLVMBuilderRef b = k->b;
@@ -19,25 +26,28 @@ static LLVMValueRef activation(CgKernel *k, KnOp op, LLVMValueRef x) {
   LLVMValueRef zero = fconst(k, x, 0.0), one = fconst(k, x, 1.0);
   switch (op) {
   case KN_OP_Sigmoid:
+    if (cg_vm_is_f32(x)) return cg_vm_sigmoid(k, x);
     return LLVMBuildFDiv(b, one, LLVMBuildFAdd(b, one, exp_of(k, LLVMBuildFNeg(b, x, "")), ""), "");
-  case KN_OP_Softplus: return float_intrinsic1(k, "llvm.log", LLVMBuildFAdd(b, exp_of(k, x), one, ""));
+  case KN_OP_Softplus:
+    if (cg_vm_is_f32(x)) return cg_vm_softplus(k, x);
+    return float_intrinsic1(k, "llvm.log", LLVMBuildFAdd(b, exp_of(k, x), one, ""));
   case KN_OP_Softsign:
     return LLVMBuildFDiv(b, x, LLVMBuildFAdd(b, one, float_intrinsic1(k, "llvm.fabs", x), ""), "");
   case KN_OP_Elu: {
     LLVMValueRef alpha = fconst(k, x, ir_attr_float(n, "alpha", 1.0f));
-    LLVMValueRef neg = LLVMBuildFMul(b, alpha, LLVMBuildFSub(b, exp_of(k, x), one, ""), "");
+    LLVMValueRef neg = LLVMBuildFMul(b, alpha, expm1_of(k, x), "");
     return cg_select(k, LLVMBuildFCmp(b, LLVMRealOLT, x, zero, ""), neg, x);
   }
   case KN_OP_Selu: {
     LLVMValueRef alpha = fconst(k, x, ir_attr_float(n, "alpha", 1.67326319217681884765625f));
     LLVMValueRef gamma = fconst(k, x, ir_attr_float(n, "gamma", 1.05070102214813232421875f));
-    LLVMValueRef neg = LLVMBuildFSub(b, LLVMBuildFMul(b, alpha, exp_of(k, x), ""), alpha, "");
+    LLVMValueRef neg = LLVMBuildFMul(b, alpha, expm1_of(k, x), ""); /* alpha e^x - alpha */
     LLVMValueRef v = cg_select(k, LLVMBuildFCmp(b, LLVMRealOLE, x, zero, ""), neg, x);
     return LLVMBuildFMul(b, gamma, v, "");
   }
   case KN_OP_Celu: {
     LLVMValueRef alpha = fconst(k, x, ir_attr_float(n, "alpha", 1.0f));
-    LLVMValueRef e = LLVMBuildFSub(b, exp_of(k, LLVMBuildFDiv(b, x, alpha, "")), one, "");
+    LLVMValueRef e = expm1_of(k, LLVMBuildFDiv(b, x, alpha, ""));
     LLVMValueRef pos = cg_max(k, KN_F32, zero, x);
     return LLVMBuildFAdd(b, pos, cg_min(k, KN_F32, zero, LLVMBuildFMul(b, alpha, e, "")), "");
   }
