@@ -26,8 +26,8 @@ KnStatus cg_target_machine(const CgOptions *o, bool for_jit, LLVMTargetMachineRe
  * microkernels are sized by): AVX-512 16 x 32, AVX/AVX2 8 x 16, SSE2 4 x 16, NEON 4 x 32. */
 void cg_target_vectors(LLVMTargetMachineRef tm, int *lanes, int *regs);
 
-/* Emits g's kernels and entry function ("kn_entry") over plan into a new module, verifies it in
- * builds that verify passes, and optimizes it for o's target at o->opt_level. Fills the emit and
+/* Emits g's kernels and entry function ("kn_entry") over plan into a new module, verifies it
+ * (always: bad IR must not reach LLVM's optimizer), and optimizes it for o's target at o->opt_level. Fills the emit and
  * optimize times and the kernel count of stats. On failure b is disposed already. */
 KnStatus cg_build_module(KnGraph *g, const CgPlan *plan, const CgOptions *o, bool for_jit, CgBuild *b,
                          CgStats *stats, KnError *err);

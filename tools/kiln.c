@@ -18,13 +18,27 @@ static const CliCommand commands[] = {
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof *commands))
 
+/* Writes s with control bytes escaped: a message quoting a hostile model's names (or LLVM's
+ * multi-line diagnostics) must stay one line and cannot drive the terminal. */
+static void put_escaped(const char *s, FILE *f) {
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (*p == '\n') fputs("\\n", f);
+    else if (*p == '\t') fputs("\\t", f);
+    else if (*p == '\r') fputs("\\r", f);
+    else if (*p < 0x20 || *p == 0x7f) fprintf(f, "\\x%02x", *p);
+    else fputc(*p, f);
+  }
+}
+
 int cli_fail(const char *fmt, ...) {
+  char msg[4096];
   va_list ap;
   va_start(ap, fmt);
-  fputs("kiln: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
+  vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  fputs("kiln: ", stderr);
+  put_escaped(msg, stderr);
+  fputc('\n', stderr);
   return CLI_FAIL;
 }
 
