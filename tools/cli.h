@@ -31,6 +31,10 @@ int cmd_check(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
+/* Fails (one message, CLI_FAIL) when one of outs (NULL entries skipped, at most 16) is the model
+ * file or a file its tensors were read from, or two of them are the same file (tools/cli_outputs.c). */
+int cli_guard_outputs(const KnModel *m, const char *model_path, const char *const *outs, int n_outs);
+
 /* ---- helpers (tools/kiln.c) ---------------------------------------------------------------- */
 /* "kiln: <message>" on stderr; returns CLI_FAIL. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

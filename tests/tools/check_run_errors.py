@@ -70,6 +70,12 @@ def make_fixtures(d):
     save_model(os.path.join(f["empty_dir"], "model.onnx"), [helper.make_node("Relu", ["x"], ["y"])],
                [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
                [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    # models named like the files export/compile write beside their output (red team: these got
+    # overwritten by kiln's own output)
+    for name in ("side.safetensors", "side.onnx.data", "side.o", "hdr.onnx"):
+        f[name] = os.path.join(d, name)
+        with open(f["relu"], "rb") as src, open(f[name], "wb") as dst:
+            dst.write(src.read())
     return f
 
 
@@ -104,6 +110,19 @@ def cases(f, d):
         ("compile over --max-file-bytes", ["compile", f["relu"], "-o", os.path.join(out + "_compile", "m.o"),
                                            "--max-file-bytes", "10"], 1, "exceed the file limit of 10"),
         ("bad limit value", ["inspect", f["relu"], "--max-graph-depth", "-3"], 2, "--max-"),
+        # An output that is an input: refused before anything is written (the inputs are compared
+        # byte for byte after all cases).
+        ("export .kir over its own input", ["export", f["side.safetensors"], "-o", os.path.join(d, "side.kir")], 1,
+         "would overwrite the input"),
+        ("export .onnx.data over its own input", ["export", f["side.onnx.data"], "-o", os.path.join(d, "side.onnx"),
+                                                 "--external-data"], 1, "would overwrite the input"),
+        ("compile -o over its own input", ["compile", f["side.o"], "-o", f["side.o"]], 1, "would overwrite the input"),
+        ("compile --header over its input", ["compile", f["hdr.onnx"], "-o", os.path.join(out + "_compile", "h.o"),
+                                             "--header", f["hdr.onnx"]], 1, "would overwrite the input"),
+        ("compile --weights over its input", ["compile", f["hdr.onnx"], "-o", os.path.join(out + "_compile", "w.o"),
+                                              "--weights", f["hdr.onnx"]], 1, "would overwrite the input"),
+        ("compile header == object", ["compile", f["relu"], "-o", os.path.join(out + "_compile", "same.o"),
+                                      "--header", os.path.join(out + "_compile", "same.o")], 1, "written twice"),
         ("arena over --max-arena-bytes", ["run", f["relu"], "--input", "x=" + f["x_ok"], "--max-arena-bytes", "1",
                                           "--output-dir", out + "_arena"], 1, "(--max-arena-bytes)"),
     ]
@@ -119,6 +138,7 @@ def main():
         f = make_fixtures(d)
         for sub in ("out_export", "out_compile"):
             os.makedirs(os.path.join(d, sub), exist_ok=True)
+        before = {n: open(f[n], "rb").read() for n in ("side.safetensors", "side.onnx.data", "side.o", "hdr.onnx")}
         for name, argv, want_rc, want_text in cases(f, d):
             p = subprocess.run([args.kiln] + argv, capture_output=True, text=True, timeout=300)
             lines = [l for l in p.stderr.splitlines() if l.strip()]
@@ -138,6 +158,10 @@ def main():
             status = "ok" if not problems else "FAIL: " + "; ".join(problems)
             print(f"{name}: {status}" + ("" if not problems else f"\n    stderr: {p.stderr.strip()[:400]}"))
             failed += bool(problems)
+        for n, data in before.items():
+            if open(f[n], "rb").read() != data:
+                print(f"input {n} was modified by a failed command: FAIL")
+                failed += 1
     print(f"run_errors: {len(cases(f, '/x')) - failed} passed, {failed} failed")
     return 1 if failed else 0
 
