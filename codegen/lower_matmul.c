@@ -280,18 +280,23 @@ static int64_t even_stride(const int64_t *offs, int64_t batch) {
   return offs[0] == 0 ? st : -1;
 }
 
+/* Input/output `index` of the kernel as a GEMM operand (first element 0). */
+static CgGemmOperand operand(CgGemmSrc src, int index, int64_t rs, int64_t cs, int64_t batch_stride) {
+  return (CgGemmOperand){.src = src, .index = index, .rs = rs, .cs = cs, .batch_stride = batch_stride};
+}
+
 /* Plain f32 MatMul/Gemm through the shared microkernels (cg_gemm.c) when its layout allows: B
  * unit-stride along N, batches evenly spaced, Gemm's C a full matrix or a row of N. */
 static bool try_shared_gemm(CgKernel *k, const Mm *mm) {
   int64_t sa = even_stride(mm->a_offs, mm->batch), sb = even_stride(mm->b_offs, mm->batch);
   if (k->m->opt_level < 1 || mm->ta != KN_F32 || cg_out_dtype(k, 0) != KN_F32 || mm->b_ns != 1 || sa < 0 || sb < 0) return false;
   CgGemm g = {.batch = mm->batch, .M = mm->M, .N = mm->N, .K = mm->K, .alpha = (float)mm->alpha, .beta = (float)mm->beta,
-              .a = {CG_GEMM_IN, mm->ia, 0, mm->a_rs, mm->a_ks, sa},
-              .b = {CG_GEMM_IN, mm->ib, 0, mm->b_ks, 1, sb},
-              .c = {CG_GEMM_OUT, 0, 0, mm->N, 1, mm->M * mm->N}};
+              .a = operand(CG_GEMM_IN, mm->ia, mm->a_rs, mm->a_ks, sa),
+              .b = operand(CG_GEMM_IN, mm->ib, mm->b_ks, 1, sb),
+              .c = operand(CG_GEMM_OUT, 0, mm->N, 1, mm->M * mm->N)};
   if (mm->ic >= 0 && mm->beta != 0.0) {
     if (mm->c_cs != 1 || cg_in_dtype(k, mm->ic) != KN_F32) return false;
-    g.resid = (CgGemmOperand){CG_GEMM_IN, mm->ic, 0, mm->c_rs, 1, 0};
+    g.resid = operand(CG_GEMM_IN, mm->ic, mm->c_rs, 1, 0);
   }
   if (!cg_gemm_supported(&g)) return false;
   cg_emit_gemm(k, &g);
@@ -359,11 +364,11 @@ KnStatus cg_lower_fused_gemm(CgKernel *k) {
   int64_t K = w->dims[0].value, N = w->dims[1].value, M = cg_numel(a) / (K ? K : 1);
   if (cg_numel(y) == 0) return KN_OK;
   CgGemm g = {.batch = 1, .M = M, .N = N, .K = K, .alpha = 1, .beta = 1,
-              .a = {CG_GEMM_IN, 0, 0, K, 1, 0}, .b = {CG_GEMM_IN, 1, 0, N, 1, 0}, .c = {CG_GEMM_OUT, 0, 0, N, 1, 0}};
-  if (lw_has(k, 2)) g.bias_kind = CG_BIAS_COL, g.bias = (CgGemmOperand){CG_GEMM_IN, 2, 0, 1, 1, 0};
+              .a = operand(CG_GEMM_IN, 0, K, 1, 0), .b = operand(CG_GEMM_IN, 1, N, 1, 0), .c = operand(CG_GEMM_OUT, 0, N, 1, 0)};
+  if (lw_has(k, 2)) g.bias_kind = CG_BIAS_COL, g.bias = operand(CG_GEMM_IN, 2, 1, 1, 0);
   if (lw_has(k, 3)) {
     if (cg_numel(cg_in_shape(k, 3)) != cg_numel(y)) return cg_unsupported(k, "residual of another shape");
-    g.resid = (CgGemmOperand){CG_GEMM_IN, 3, 0, N, 1, 0};
+    g.resid = operand(CG_GEMM_IN, 3, N, 1, 0);
   }
   const char *act = ir_attr_string(k->node, "activation", "");
   if (strcmp(act, "Relu") == 0) g.act = CG_ACT_RELU;

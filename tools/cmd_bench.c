@@ -244,7 +244,7 @@ static KnStatus measure(const BenchArgs *b, const KnRunOptions *o, KnArena *a, b
   KnRunner *r = NULL;
   double t0 = cli_now_ms();
   if (st == KN_OK) st = kn_runner_new(m, o, &r, err);
-  else ir_model_free(m);
+  if (!r) ir_model_free(m); /* the runner owns it once made */
   KnRtCtx ctx = {.threads = b->exec.threads, .keep_arena = 1};
   if (st == KN_OK) st = run_many(r, &ctx, in, 1, NULL, err);
   res->first_run_ms = cli_now_ms() - t0;

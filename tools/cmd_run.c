@@ -128,7 +128,7 @@ static int run_model(RunArgs *r, KnArena *a) {
   if (st == KN_OK) st = read_named_inputs(r, g, a, in, &err);
   double t0 = cli_now_ms(), t1 = t0;
   if (st == KN_OK) st = kn_runner_new(m, &r->exec.run, &runner, &err);
-  else ir_model_free(m);
+  if (!runner) ir_model_free(m); /* the runner owns it once made */
   KnRtCtx ctx = {.threads = r->exec.threads};
   if (st == KN_OK) {
     st = kn_runner_run(runner, &ctx, in, a, out, &err);
