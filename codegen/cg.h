@@ -43,6 +43,9 @@ typedef struct CgPlan {
   size_t naive_bytes;     /* what it would be without reuse (for reports) */
 } CgPlan;
 
+/* The default budget for a run's intermediate values (--max-arena-bytes). */
+#define CG_DEFAULT_MAX_ARENA ((size_t)16 << 30)
+
 /* Assigns every value of g (already renumbered) a slot; arena buffers are reused once their last
  * reader has run. Fails on a value whose shape is not concrete, and with KN_ERR_LIMIT when the
  * arena would exceed max_arena_bytes (0: the default, 16 GiB). */

@@ -11,7 +11,6 @@
 #define CG_ALIGN 64
 /* The default arena limit: far beyond any real model, but a shape typo or a hostile model fails
  * with a message instead of an allocation the machine cannot back. */
-#define CG_DEFAULT_MAX_ARENA ((size_t)16 << 30)
 
 /* n rounded up to CG_ALIGN; false when that overflows. */
 static bool align_up(size_t n, size_t *out) {

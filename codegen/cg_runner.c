@@ -239,7 +239,8 @@ static KnStatus lookup(KnRunner *r, KnTensor *const *inputs, CacheEntry **out, K
 }
 
 /* ---- constant folding's evaluator ---------------------------------------------------------- */
-static KnStatus alloc_outputs(const KnGraph *g, KnArena *a, KnTensor **outputs, void **bufs, KnError *err);
+static KnStatus alloc_outputs(const KnGraph *g, size_t limit, KnArena *a, KnTensor **outputs, void **bufs,
+                              KnError *err);
 
 /* pass_eval_hook: compiles sub at -O0 (folding runs once; LLVM's optimizer would cost more than
  * it saves) and runs it. */
@@ -254,7 +255,7 @@ static KnStatus eval_model(KnModel *sub, KnArena *a, KnTensor **outs, KnError *e
   const KnGraph *g = cg_program_graph(p);
   void *bufs[g->n_outputs + 1];
   KnRtCtx ctx = {.threads = 1};
-  st = alloc_outputs(g, a, outs, bufs, err);
+  st = alloc_outputs(g, CG_DEFAULT_MAX_ARENA, a, outs, bufs, err);
   if (st == KN_OK) st = cg_program_run(p, &ctx, NULL, bufs, err);
   cg_program_free(p);
   return st;
@@ -405,7 +406,23 @@ void kn_runner_free(KnRunner *r) {
   free(r);
 }
 
-static KnStatus alloc_outputs(const KnGraph *g, KnArena *a, KnTensor **outputs, void **bufs, KnError *err) {
+/* Outputs go to the caller's arena, bounded by the same budget as intermediate values: a shape
+ * computed from input data (ConstantOfShape, Expand, Range, ...) can ask for anything. */
+static KnStatus check_output_size(const KnValue *v, size_t *total, size_t limit, KnError *err) {
+  size_t bytes = 0;
+  int64_t numel = 1;
+  for (int d = 0; d < v->type.shape.rank; d++)
+    if (ir_mul_overflows(numel, v->type.shape.dims[d].value, &numel)) numel = INT64_MAX;
+  if (numel == INT64_MAX || !ir_dtype_nbytes(v->type.dtype, numel, &bytes) || bytes > limit - *total)
+    return kn_fail(err, KN_ERR_LIMIT, "output %s: its shape needs more than the %zu-byte memory limit (--max-arena-bytes)",
+                   v->name, limit);
+  *total += bytes;
+  return KN_OK;
+}
+
+static KnStatus alloc_outputs(const KnGraph *g, size_t limit, KnArena *a, KnTensor **outputs, void **bufs,
+                              KnError *err) {
+  size_t total = 0;
   for (int i = 0; i < g->n_outputs; i++) {
     const KnValue *v = g->outputs[i];
     if (cg_runtime_only(v)) { /* filled by the caller: a sequence or strings passed through */
@@ -413,6 +430,7 @@ static KnStatus alloc_outputs(const KnGraph *g, KnArena *a, KnTensor **outputs, 
       bufs[i] = NULL;
       continue;
     }
+    if (v->type.dtype != KN_STRING && check_output_size(v, &total, limit, err) != KN_OK) return err->status;
     int64_t dims[v->type.shape.rank + 1];
     for (int d = 0; d < v->type.shape.rank; d++) dims[d] = v->type.shape.dims[d].value;
     outputs[i] = ir_tensor_new(a, v->type.dtype, v->type.shape.rank, dims, err);
@@ -440,7 +458,8 @@ KnStatus kn_runner_run(KnRunner *r, KnRtCtx *ctx, KnTensor *const *inputs, KnAre
   const KnGraph *cg = cg_program_graph(e->prog);
   void *in_bufs[g->n_inputs + 1], *out_bufs[cg->n_outputs + 1];
   for (int i = 0; i < g->n_inputs; i++) in_bufs[i] = in[i]->data;
-  if ((st = alloc_outputs(cg, out_arena, outputs, out_bufs, err)) != KN_OK) return st;
+  size_t limit = r->opt.max_arena_bytes ? r->opt.max_arena_bytes : CG_DEFAULT_MAX_ARENA;
+  if ((st = alloc_outputs(cg, limit, out_arena, outputs, out_bufs, err)) != KN_OK) return st;
   if ((st = cg_program_run(e->prog, ctx, in_bufs, out_bufs, err)) != KN_OK) return st;
   for (int i = 0; i < cg->n_outputs; i++) { /* sequences, strings passed from an input straight through */
     if (!cg_runtime_only(cg->outputs[i])) continue;

@@ -205,6 +205,9 @@ KnStatus cg_stage_run(CgStaged *s, KnRtCtx *ctx, KnTensor *const *inputs, KnAren
   KnArena *tmp = ir_arena_new();
   NameMap map = {0};
   KnStatus st = tmp ? KN_OK : kn_fail(err, KN_ERR_NOMEM, "out of memory");
+  /* Tensors made between stages (shapes from data: NonZero, Loop outputs, ...) share the
+   * intermediate-value budget, checked before each allocation. */
+  if (tmp) ir_arena_set_limit(tmp, s->opt.max_arena_bytes ? s->opt.max_arena_bytes : CG_DEFAULT_MAX_ARENA);
   for (int i = 0; st == KN_OK && i < g->n_inputs; i++)
     if (!map_put(tmp, &map, g->inputs[i]->name, inputs[i])) st = kn_fail(err, KN_ERR_NOMEM, "out of memory");
   if (st == KN_OK && s->prefix) {

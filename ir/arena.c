@@ -125,6 +125,7 @@ bool ir_arena_on_free(KnArena *a, void (*fn)(void *ctx), void *ctx) {
 }
 
 void ir_arena_set_limit(KnArena *a, size_t max_bytes) { a->limit = max_bytes; }
+size_t ir_arena_room(const KnArena *a) { return a->limit ? (a->bytes < a->limit ? a->limit - a->bytes : 0) : SIZE_MAX; }
 
 size_t ir_arena_bytes(const KnArena *a) { return a->bytes; }
 

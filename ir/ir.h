@@ -30,6 +30,7 @@ char *ir_arena_printf(KnArena *a, const char *fmt, ...) __attribute__((format(pr
 bool ir_arena_on_free(KnArena *a, void (*fn)(void *ctx), void *ctx);
 void ir_arena_set_limit(KnArena *a, size_t max_bytes); /* 0 = no limit */
 size_t ir_arena_bytes(const KnArena *a);               /* bytes handed out so far */
+size_t ir_arena_room(const KnArena *a);                /* bytes left under the limit (SIZE_MAX: none) */
 
 /* Grows an arena-backed array (old storage is left to the arena). Evaluates to false on OOM. */
 bool ir_grow(KnArena *a, void **items, int *cap, int need, size_t item_size);

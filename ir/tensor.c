@@ -10,6 +10,8 @@ KnTensor *ir_tensor_new(KnArena *a, KnDtype dtype, int rank, const int64_t *dims
   if (rank < 0) return kn_fail(err, KN_ERR_INVALID, "tensor rank %d is negative", rank), NULL;
   KnTensor *t = ir_arena_alloc(a, sizeof *t);
   int64_t *d = ir_arena_calloc(a, (size_t)(rank ? rank : 1), sizeof *d);
+  if ((!t || !d) && ir_arena_room(a) < sizeof *t + sizeof *d * (size_t)(rank ? rank : 1) + 128)
+    return kn_fail(err, KN_ERR_LIMIT, "this run's memory limit is used up (--max-arena-bytes)"), NULL;
   if (!t || !d) return kn_fail(err, KN_ERR_NOMEM, "out of memory allocating a tensor"), NULL;
   int64_t numel = 1;
   for (int i = 0; i < rank; i++) {
@@ -23,7 +25,11 @@ KnTensor *ir_tensor_new(KnArena *a, KnDtype dtype, int rank, const int64_t *dims
   size_t elem = dtype == KN_STRING ? sizeof(KnBytes) : 0;
   if (dtype == KN_STRING ? (size_t)numel > SIZE_MAX / elem : !ir_dtype_nbytes(dtype, numel, &nbytes))
     return kn_fail(err, KN_ERR_LIMIT, "tensor byte size overflows"), NULL;
-  t->data = ir_arena_alloc(a, dtype == KN_STRING ? (size_t)numel * elem : nbytes);
+  size_t want = dtype == KN_STRING ? (size_t)numel * elem : nbytes;
+  if (want > ir_arena_room(a)) /* before asking malloc for it: a hostile shape must not reach it */
+    return kn_fail(err, KN_ERR_LIMIT, "a tensor of %zu bytes exceeds the memory limit (%zu bytes left; --max-arena-bytes)",
+                   want, ir_arena_room(a)), NULL;
+  t->data = ir_arena_alloc(a, want);
   if (!t->data) return kn_fail(err, KN_ERR_NOMEM, "out of memory allocating %zu tensor bytes", nbytes), NULL;
   if (dtype == KN_STRING) {
     KnBytes *s = t->data;

@@ -70,6 +70,13 @@ def make_fixtures(d):
     save_model(os.path.join(f["empty_dir"], "model.onnx"), [helper.make_node("Relu", ["x"], ["y"])],
                [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
                [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    # an output whose shape comes from input data (red team: 3 GB allocated despite the limits)
+    f["cos"] = os.path.join(d, "cos.onnx")
+    save_model(f["cos"], [helper.make_node("ConstantOfShape", ["s"], ["y"])],
+               [helper.make_tensor_value_info("s", TensorProto.INT64, [2])],
+               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    f["cos_shape"] = os.path.join(d, "cos_shape.pb")
+    save_tensor(f["cos_shape"], np.array([1 << 20, 1 << 20], dtype=np.int64))
     # models named like the files export/compile write beside their output (red team: these got
     # overwritten by kiln's own output)
     for name in ("side.safetensors", "side.onnx.data", "side.o", "hdr.onnx"):
@@ -123,6 +130,11 @@ def cases(f, d):
                                               "--weights", f["hdr.onnx"]], 1, "would overwrite the input"),
         ("compile header == object", ["compile", f["relu"], "-o", os.path.join(out + "_compile", "same.o"),
                                       "--header", os.path.join(out + "_compile", "same.o")], 1, "written twice"),
+        ("data-shaped output over --max-arena-bytes", ["run", f["cos"], "--input", "s=" + f["cos_shape"],
+                                                       "--max-arena-bytes", "1M", "--output-dir", out + "_cos"], 1,
+         "memory limit"),
+        ("data-shaped output of 2^42 bytes, default limit", ["run", f["cos"], "--input", "s=" + f["cos_shape"]], 1,
+         "memory limit"),
         ("arena over --max-arena-bytes", ["run", f["relu"], "--input", "x=" + f["x_ok"], "--max-arena-bytes", "1",
                                           "--output-dir", out + "_arena"], 1, "(--max-arena-bytes)"),
     ]
