@@ -163,10 +163,37 @@ static void note_shape_mismatches(const KnGraph *g, KnTensor *const *in) {
   }
 }
 
+/* A case folder comes from elsewhere like a model does: its model, data sets and their files
+ * must not be symlinks that lead out of it (external data is held to the same rule). */
+static KnStatus check_inside(const char *case_dir, char **sets, int n_sets, KnError *err) {
+  char real[4096];
+  KnStatus st = fe_resolve_inside(case_dir, "model.onnx", real, sizeof real, err);
+  for (int s = 0; st == KN_OK && s < n_sets; s++) {
+    const char *name = strrchr(sets[s], '/') + 1;
+    if ((st = fe_resolve_inside(case_dir, name, real, sizeof real, err)) != KN_OK) break;
+    DIR *d = opendir(sets[s]);
+    struct dirent *e;
+    while (d && st == KN_OK && (e = readdir(d))) {
+      char rel[1024];
+      if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+      snprintf(rel, sizeof rel, "%s/%s", name, e->d_name);
+      st = fe_resolve_inside(case_dir, rel, real, sizeof real, err);
+    }
+    if (d) closedir(d);
+  }
+  return st;
+}
+
 static int check_case(CheckArgs *c, KnArena *a) {
   KnError err = {0};
   char path[4096];
   snprintf(path, sizeof path, "%s/model.onnx", c->dir);
+  int n_sets;
+  char **sets = list_sets(a, c->dir, &n_sets);
+  if (check_inside(c->dir, sets, n_sets, &err) != KN_OK) {
+    kn_error_prefix(&err, "%s: ", c->dir);
+    return cli_fail_error(&err);
+  }
   KnModel *m;
   if (fe_load_model(path, &c->exec.limits, &m, &err) != KN_OK) return cli_fail_error(&err);
   KnRunner *r;
@@ -176,8 +203,7 @@ static int check_case(CheckArgs *c, KnArena *a) {
     return cli_fail_error(&err);
   }
   const KnGraph *g = kn_runner_model(r)->graph;
-  int n_sets, failures = 0;
-  char **sets = list_sets(a, c->dir, &n_sets);
+  int failures = 0;
   if (n_sets == 0) kn_fail(&err, KN_ERR_IO, "%s: no test_data_set_* folders", c->dir);
   for (int s = 0; s < n_sets && err.status == KN_OK; s++) {
     KnTensor **in = ir_arena_calloc(a, (size_t)g->n_inputs + 1, sizeof *in);

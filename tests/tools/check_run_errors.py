@@ -77,6 +77,17 @@ def make_fixtures(d):
                [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
     f["cos_shape"] = os.path.join(d, "cos_shape.pb")
     save_tensor(f["cos_shape"], np.array([1 << 20, 1 << 20], dtype=np.int64))
+    # a case folder whose data set is a symlink out of it (red team: kiln check read it)
+    f["escape_case"] = os.path.join(d, "escape_case")
+    os.makedirs(f["escape_case"])
+    save_model(os.path.join(f["escape_case"], "model.onnx"), [helper.make_node("Relu", ["x"], ["y"])],
+               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])])
+    outside = os.path.join(d, "outside_set")
+    os.makedirs(outside)
+    save_tensor(os.path.join(outside, "input_0.pb"), np.zeros((2, 3), np.float32))
+    save_tensor(os.path.join(outside, "output_0.pb"), np.zeros((2, 3), np.float32))
+    os.symlink(outside, os.path.join(f["escape_case"], "test_data_set_0"))
     # models named like the files export/compile write beside their output (red team: these got
     # overwritten by kiln's own output)
     for name in ("side.safetensors", "side.onnx.data", "side.o", "hdr.onnx"):
@@ -105,6 +116,7 @@ def cases(f, d):
         ("bad thread count", ["run", f["relu"], "--threads", "0"], 2, "--threads"),
         ("bad opt level", ["run", f["relu"], "-O7"], 2, "-O7"),
         ("check without data sets", ["check", f["empty_dir"]], 1, "test_data_set"),
+        ("check: data set symlinked out of the case", ["check", f["escape_case"]], 1, "outside"),
         ("check bad tolerance", ["check", f["empty_dir"], "--rtol", "abc"], 2, "--rtol"),
         # Resource limits (--max-*), each command: a clear error, no output.
         ("file over --max-file-bytes", ["run", f["gather"], "--max-file-bytes", "16"], 1, "exceed the file limit of 16"),
