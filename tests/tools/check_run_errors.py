@@ -83,7 +83,7 @@ def make_fixtures(d):
     save_model(os.path.join(f["escape_case"], "model.onnx"), [helper.make_node("Relu", ["x"], ["y"])],
                [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
                [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])])
-    outside = os.path.join(d, "outside_set")
+    outside = os.path.join(d, "elsewhere_set")  # (names starting "out" are output folders here)
     os.makedirs(outside)
     save_tensor(os.path.join(outside, "input_0.pb"), np.zeros((2, 3), np.float32))
     save_tensor(os.path.join(outside, "output_0.pb"), np.zeros((2, 3), np.float32))
