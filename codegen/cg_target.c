@@ -1,6 +1,8 @@
 /* cg_target.c - which machine code is generated for: LLVM's target registry and target machines
  * for the host (JIT, default AOT) or another triple (cross-compiled AOT). */
 #include <pthread.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <string.h>
 
 #include <llvm-c/Target.h>
@@ -41,6 +43,44 @@ static bool is_host(const char *triple) {
   return same;
 }
 
+/* LLVM reports an unknown CPU or feature name only as a warning on stderr, and then aborts the
+ * process when it generates code for it ("64-bit code requested on a subtarget that doesn't
+ * support it"). So a CPU or feature list the caller names is tried on a throwaway target machine
+ * with stderr captured, and refused when LLVM complains. Only then: redirecting fd 2 is process-
+ * wide, so it is serialized and kept to this rare path. */
+static pthread_mutex_t probe_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static KnStatus probe_names(LLVMTargetRef target, const char *triple, const char *cpu, const char *features,
+                            KnError *err) {
+  pthread_mutex_lock(&probe_lock);
+  char text[1024] = "";
+  FILE *cap = tmpfile();
+  int saved = cap ? dup(2) : -1;
+  if (saved >= 0) {
+    fflush(stderr);
+    dup2(fileno(cap), 2);
+  }
+  LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, cpu, features, LLVMCodeGenLevelNone, LLVMRelocPIC,
+                                                    LLVMCodeModelDefault);
+  if (saved >= 0) {
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    rewind(cap);
+    size_t n = fread(text, 1, sizeof text - 1, cap);
+    text[n] = 0;
+  }
+  if (cap) fclose(cap);
+  if (tm) LLVMDisposeTargetMachine(tm);
+  pthread_mutex_unlock(&probe_lock);
+  char *bad = strstr(text, "is not a recognized");
+  if (!bad) return KN_OK;
+  char *start = bad;
+  while (start > text && start[-1] != '\n') start--;
+  char *end = strchr(bad, '\n');
+  return kn_fail(err, KN_ERR_INVALID, "target %s: %.*s", triple, (int)(end ? end - start : (long)strlen(start)), start);
+}
+
 KnStatus cg_target_machine(const CgOptions *o, bool for_jit, LLVMTargetMachineRef *out, KnError *err) {
   cg_init_llvm();
   *out = NULL;
@@ -57,6 +97,13 @@ KnStatus cg_target_machine(const CgOptions *o, bool for_jit, LLVMTargetMachineRe
   const char *use_cpu = o->cpu ? o->cpu : host ? cpu : "generic";
   /* A named CPU brings its own features; the host's feature list would contradict it. */
   const char *use_features = o->features ? o->features : host && !o->cpu ? features : "";
+  KnStatus st = o->cpu || o->features ? probe_names(target, triple, use_cpu, use_features, err) : KN_OK;
+  if (st != KN_OK) {
+    LLVMDisposeMessage(cpu);
+    LLVMDisposeMessage(features);
+    LLVMDisposeMessage(triple);
+    return st;
+  }
   *out = LLVMCreateTargetMachine(target, triple, use_cpu, use_features, codegen_level(o->opt_level), LLVMRelocPIC,
                                  for_jit ? LLVMCodeModelJITDefault : LLVMCodeModelDefault);
   LLVMDisposeMessage(cpu);

@@ -114,22 +114,52 @@ KnStatus aot_write_weights(const char *path, const CgObject *obj, KnError *err) 
 }
 
 /* ---- external tools ------------------------------------------------------------------------ */
+/* The tool's first line of output that is not the compiler driver's summary ("collect2: error:
+ * ld returned 1"), for the one-line message: the linker's own reason comes first. */
+static void tool_error_line(FILE *out, char *line, size_t size) {
+  char buf[1024];
+  line[0] = 0;
+  rewind(out);
+  while (fgets(buf, sizeof buf, out)) {
+    size_t n = strcspn(buf, "\n");
+    if (n == 0 || (strstr(buf, "collect2") && line[0])) continue;
+    if (n >= size) n = size - 1;
+    memcpy(line, buf, n);
+    line[n] = 0;
+    if (!strstr(buf, "collect2")) return;
+  }
+}
+
 KnStatus aot_run_tool(char *const *argv, KnError *err) {
   char cmd[1024] = "";
   for (int i = 0; argv[i]; i++) {
     size_t len = strlen(cmd);
     snprintf(cmd + len, sizeof cmd - len, "%s%s", i ? " " : "", argv[i]);
   }
+  /* The tool's own output goes to a scratch file: kiln reports one line, quoting the tool's error. */
+  FILE *out = tmpfile();
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  if (out) {
+    posix_spawn_file_actions_adddup2(&fa, fileno(out), 1);
+    posix_spawn_file_actions_adddup2(&fa, fileno(out), 2);
+  }
   pid_t pid;
-  int rc = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ);
-  if (rc != 0) return kn_fail(err, KN_ERR_IO, "cannot run %s: %s (is it installed?)", argv[0], strerror(rc));
-  int status;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) return kn_fail(err, KN_ERR_IO, "waiting for %s: %s", argv[0], strerror(errno));
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    return kn_fail(err, KN_ERR_IO, "'%.900s' failed (%s %d)", cmd, WIFEXITED(status) ? "exit" : "signal",
-                   WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-  return KN_OK;
+  int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  KnStatus st = KN_OK;
+  int status = 0;
+  if (rc != 0) st = kn_fail(err, KN_ERR_IO, "cannot run %s: %s (is it installed?)", argv[0], strerror(rc));
+  while (st == KN_OK && waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) st = kn_fail(err, KN_ERR_IO, "waiting for %s: %s", argv[0], strerror(errno));
+  if (st == KN_OK && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
+    char line[512] = "";
+    if (out) tool_error_line(out, line, sizeof line);
+    st = kn_fail(err, KN_ERR_IO, "'%.600s' failed (%s %d)%s%.400s", cmd, WIFEXITED(status) ? "exit" : "signal",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), line[0] ? ": " : "", line);
+  }
+  if (out) fclose(out);
+  return st;
 }
 
 KnStatus aot_find_runtime(char *out, size_t size, KnError *err) {

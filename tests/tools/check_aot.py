@@ -174,6 +174,11 @@ def check_errors(args, work):
         ([nonzero, "-o", os.path.join(out, "m.o")], 1, "NonZero): its output shape depends on values known only at run time"),
         ([reshape, "-o", os.path.join(out, "m.o")], 1, "Reshape): its output shape depends on values known only at run time"),
         ([relu, "-o", os.path.join(out, "m.so"), "--cc", "no-such-linker"], 1, "no-such-linker"),
+        # LLVM only warns about unknown names, then aborts while generating code (red team)
+        ([relu, "-o", os.path.join(out, "m.o"), "--cpu", "no-such-cpu"], 1, "not a recognized processor"),
+        ([relu, "-o", os.path.join(out, "m.o"), "--features", "+no-such-feature"], 1, "not a recognized feature"),
+        # the linker's complaint is quoted in kiln's one line, not printed around it
+        ([relu, "--exe", "-o", os.path.join(out, "p"), "--runtime", os.path.join(d, "no-runtime")], 1, "cannot find"),
     ]
     for argv, code, words in cases:
         p = run([args.kiln, "compile"] + argv, expect_ok=False)
