@@ -14,6 +14,7 @@ typedef struct KnLimits {
   size_t max_weight_bytes;    /* all initializers together (default 64 GiB) */
   int max_graph_depth;        /* nested subgraphs (default 64) */
   int max_proto_depth;        /* protobuf message nesting (default 100) */
+  int64_t max_nodes;          /* nodes after model-local functions are expanded (default 1M) */
 } KnLimits;
 
 /* Fills every zero field of l with its default. */

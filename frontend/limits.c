@@ -7,4 +7,5 @@ void fe_limits_resolve(KnLimits *l) {
   if (!l->max_weight_bytes) l->max_weight_bytes = (size_t)64 << 30;
   if (l->max_graph_depth <= 0) l->max_graph_depth = 64;
   if (l->max_proto_depth <= 0) l->max_proto_depth = 100;
+  if (l->max_nodes <= 0) l->max_nodes = 1000000;
 }

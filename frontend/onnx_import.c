@@ -229,6 +229,10 @@ KnStatus onnx_build_node(OnnxImport *im, OnnxScope *scope, const Onnx__NodeProto
   KnStatus st = resolve_op(im, scope, np, label, &op, &opset, &fn);
   if (st) return st;
   if (fn) return onnx_inline_call(im, scope, np, fn, label);
+  /* Functions calling functions can multiply a small file into billions of nodes. */
+  if (++im->nodes > im->lim.max_nodes)
+    return kn_fail(im->err, KN_ERR_LIMIT, "%s: the model expands to more than %lld nodes (--max-nodes)", label,
+                   (long long)im->lim.max_nodes);
   st = check_arity(im, np, op, label);
   if (st) return st;
   KnNode *n = new_node(im, scope, np, op, opset);

@@ -60,6 +60,7 @@ typedef struct OnnxImport {
   OnnxMap reserved; /* every value name of the model's graphs: fresh names avoid them */
   bool reserved_ready;
   int64_t fresh_id;
+  int64_t nodes;    /* made so far, every graph and inlined function, against lim.max_nodes */
 } OnnxImport;
 
 /* Looks up a value by source name; *found is false when the name is not visible. A visible

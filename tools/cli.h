@@ -58,7 +58,8 @@ bool cli_parse_count(const char *s, uint64_t *out);
   "  --max-tensor-elems N    refuse tensors or shapes of more than N elements (default 1T)\n"    \
   "  --max-weight-bytes N    refuse models whose initializers exceed N bytes (default 64G)\n"    \
   "  --max-graph-depth N     refuse subgraphs nested deeper than N (default 64)\n"               \
-  "  --max-proto-depth N     refuse protobuf messages nested deeper than N (default 100)\n"
+  "  --max-proto-depth N     refuse protobuf messages nested deeper than N (default 100)\n"     \
+  "  --max-nodes N           refuse models of more than N nodes, functions expanded (default 1M)\n"
 
 /* Parses "NAME=D0,D1,..." (dims >= 0) into b, strings in arena a. */
 bool cli_parse_binding(KnArena *a, const char *spec, KnShapeBinding *b);

@@ -70,6 +70,10 @@ def make_fixtures(d):
     save_model(os.path.join(f["empty_dir"], "model.onnx"), [helper.make_node("Relu", ["x"], ["y"])],
                [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
                [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    f["two_relus"] = os.path.join(d, "two_relus.onnx")
+    save_model(f["two_relus"], [helper.make_node("Relu", ["x"], ["t"]), helper.make_node("Relu", ["t"], ["y"])],
+               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
     # an output whose shape comes from input data (red team: 3 GB allocated despite the limits)
     f["cos"] = os.path.join(d, "cos.onnx")
     save_model(f["cos"], [helper.make_node("ConstantOfShape", ["s"], ["y"])],
@@ -128,6 +132,7 @@ def cases(f, d):
                                           "--max-file-bytes", "10"], 1, "exceed the file limit of 10"),
         ("compile over --max-file-bytes", ["compile", f["relu"], "-o", os.path.join(out + "_compile", "m.o"),
                                            "--max-file-bytes", "10"], 1, "exceed the file limit of 10"),
+        ("nodes over --max-nodes", ["inspect", f["two_relus"], "--max-nodes", "1"], 1, "more than 1 nodes"),
         ("bad limit value", ["inspect", f["relu"], "--max-graph-depth", "-3"], 2, "--max-"),
         # An output that is an input: refused before anything is written (the inputs are compared
         # byte for byte after all cases).
