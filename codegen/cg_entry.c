@@ -31,6 +31,16 @@ static LLVMValueRef slot_pointer(CgModule *m, const EntryArgs *a, const CgSlot *
   }
 }
 
+/* if (status != 0) return status; */
+static void return_if_failed(CgModule *m, LLVMValueRef fn, LLVMValueRef status) {
+  LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(m->ctx, fn, "fail");
+  LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(m->ctx, fn, "next");
+  LLVMBuildCondBr(m->b, LLVMBuildICmp(m->b, LLVMIntNE, status, LLVMConstInt(m->t_i32, 0, 0), ""), fail, next);
+  LLVMPositionBuilderAtEnd(m->b, fail);
+  LLVMBuildRet(m->b, status);
+  LLVMPositionBuilderAtEnd(m->b, next);
+}
+
 /* if (profiling) kn_rt_profile_begin/end(ctx, site): one predictable branch per kernel when off. */
 static void profile_hook(CgModule *m, LLVMValueRef entry, const EntryArgs *a, const char *fn, int site) {
   LLVMBasicBlockRef on = LLVMAppendBasicBlockInContext(m->ctx, entry, "profile");
@@ -66,12 +76,7 @@ static void call_kernel(CgModule *m, LLVMValueRef entry, const EntryArgs *a, con
   profile_hook(m, entry, a, "kn_rt_profile_begin", site);
   LLVMValueRef st = LLVMBuildCall2(m->b, LLVMGlobalGetValueType(kernel), kernel, args, (unsigned)nargs, "");
   profile_hook(m, entry, a, "kn_rt_profile_end", site);
-  LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(m->ctx, entry, "fail");
-  LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(m->ctx, entry, "next");
-  LLVMBuildCondBr(m->b, LLVMBuildICmp(m->b, LLVMIntNE, st, LLVMConstInt(m->t_i32, 0, 0), ""), fail, next);
-  LLVMPositionBuilderAtEnd(m->b, fail);
-  LLVMBuildRet(m->b, st);
-  LLVMPositionBuilderAtEnd(m->b, next);
+  return_if_failed(m, entry, st);
 }
 
 /* Emits one kernel per distinct kernel key; nodes with equal keys share it. */
@@ -93,18 +98,59 @@ static KnStatus emit_kernels(CgModule *m, KnGraph *g, LLVMValueRef *kernels, KnE
   return st;
 }
 
+/* Kernel calls per part of the entry: LLVM's optimizer is superlinear in a function's size, so a
+ * graph of thousands of nodes is called through parts of this many calls each. */
+#define ENTRY_PART_CALLS 128
+
+static LLVMValueRef new_entry_function(CgModule *m, const char *name, bool internal, EntryArgs *a) {
+  LLVMTypeRef params[5] = {m->t_ptr, m->t_ptr, m->t_ptr, m->t_ptr, m->t_ptr};
+  LLVMValueRef fn = LLVMAddFunction(m->mod, name, LLVMFunctionType(m->t_i32, params, 5, 0));
+  if (internal) {
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(m->ctx, noinline, 0));
+  }
+  *a = (EntryArgs){LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), LLVMGetParam(fn, 3),
+                   LLVMGetParam(fn, 4), NULL};
+  LLVMPositionBuilderAtEnd(m->b, LLVMAppendBasicBlockInContext(m->ctx, fn, "entry"));
+  a->profiling = profiling_flag(m, a->ctx);
+  return fn;
+}
+
+/* One part: the kernels of nodes [first, end); returns the first failing kernel's status. */
+static LLVMValueRef emit_part(CgModule *m, const char *entry_name, int part, KnGraph *g, const CgPlan *plan,
+                              LLVMValueRef *kernels, int first, int end) {
+  char name[160];
+  snprintf(name, sizeof name, "%s_part%d", entry_name, part);
+  EntryArgs a;
+  LLVMValueRef fn = new_entry_function(m, name, true, &a);
+  for (int i = first; i < end; i++) call_kernel(m, fn, &a, plan, g->nodes[i], kernels[i], i);
+  LLVMBuildRet(m->b, LLVMConstInt(m->t_i32, 0, 0));
+  return fn;
+}
+
 KnStatus cg_emit_entry(CgModule *m, KnGraph *g, const CgPlan *plan, const char *name,
                        KnError *err) {
   LLVMValueRef kernels[g->n_nodes + 1];
   KnStatus st = emit_kernels(m, g, kernels, err);
   if (st != KN_OK) return st;
-  LLVMTypeRef params[5] = {m->t_ptr, m->t_ptr, m->t_ptr, m->t_ptr, m->t_ptr};
-  LLVMValueRef entry = LLVMAddFunction(m->mod, name, LLVMFunctionType(m->t_i32, params, 5, 0));
-  EntryArgs a = {LLVMGetParam(entry, 0), LLVMGetParam(entry, 1), LLVMGetParam(entry, 2),
-                 LLVMGetParam(entry, 3), LLVMGetParam(entry, 4), NULL};
-  LLVMPositionBuilderAtEnd(m->b, LLVMAppendBasicBlockInContext(m->ctx, entry, "entry"));
-  a.profiling = profiling_flag(m, a.ctx);
-  for (int i = 0; i < g->n_nodes; i++) call_kernel(m, entry, &a, plan, g->nodes[i], kernels[i], i);
+  int n_parts = (g->n_nodes + ENTRY_PART_CALLS - 1) / ENTRY_PART_CALLS;
+  LLVMValueRef parts[n_parts + 1];
+  for (int p = 0; p < n_parts && n_parts > 1; p++) {
+    int end = (p + 1) * ENTRY_PART_CALLS < g->n_nodes ? (p + 1) * ENTRY_PART_CALLS : g->n_nodes;
+    parts[p] = emit_part(m, name, p, g, plan, kernels, p * ENTRY_PART_CALLS, end);
+  }
+  EntryArgs a;
+  LLVMValueRef entry = new_entry_function(m, name, false, &a);
+  if (n_parts > 1) { /* each part returns its status like a kernel does */
+    for (int p = 0; p < n_parts; p++) {
+      LLVMValueRef args[5] = {a.ctx, a.inputs, a.outputs, a.weights, a.arena};
+      LLVMValueRef st_p = LLVMBuildCall2(m->b, LLVMGlobalGetValueType(parts[p]), parts[p], args, 5, "");
+      return_if_failed(m, entry, st_p);
+    }
+  } else {
+    for (int i = 0; i < g->n_nodes; i++) call_kernel(m, entry, &a, plan, g->nodes[i], kernels[i], i);
+  }
   for (int i = 0; i < g->n_outputs; i++) {
     const CgSlot *s = &plan->slots[g->outputs[i]->id];
     if ((s->home == CG_HOME_OUTPUT && s->index == i) || s->home == CG_HOME_NONE) continue;
