@@ -1,8 +1,11 @@
-/* lower_conv.c - Conv, ConvInteger, QLinearConv and ConvTranspose over 1-D..3-D inputs. Float
- * Conv runs blocks of output channels against tiles of gathered input rows (an i-k-j GEMM whose
- * inner loop walks a long unit-stride output tile); depthwise Conv and ConvTranspose walk one
- * (batch, channel) plane per parallel iteration, tap by tap, each row's valid range precomputed;
- * integer and quantized convs use a per-output-element loop with an i32 accumulator. */
+/* lower_conv.c - Conv, ConvInteger, QLinearConv and ConvTranspose over 1-D..3-D inputs. f32 Conv
+ * (-O1 and up, not depthwise) is the shared GEMM of cg_gemm.h over im2col panels packed on the
+ * fly; other float Conv runs blocks of output channels against tiles of gathered input rows (an
+ * i-k-j GEMM whose inner loop walks a long unit-stride output tile); depthwise Conv and
+ * ConvTranspose walk one (batch, channel) plane per parallel iteration, tap by tap, each row's
+ * valid range precomputed; integer and quantized convs use a per-output-element loop with an i32
+ * accumulator. */
+#include "codegen/cg_gemm.h"
 #include "codegen/lower_conv.h"
 
 typedef struct Cv {
@@ -281,6 +284,242 @@ static void emit_blocked(CgKernel *k, const Cv *cv) {
   cg_parallel_for(k, blocks * bk.nts, 1, block_body, &bk);
 }
 
+/* ---- float Conv as the shared GEMM (cg_gemm.h) -------------------------------------------- *
+ * Per (image, group): Y[Mg][pixels] = W[Mg][Cg * taps] x im2col(X)[Cg * taps][pixels] + bias. A
+ * 1x1, stride-1, unpadded conv reads X as B as it is; any other conv packs B panel by panel: the
+ * input coordinates of a strip's pixels are computed once per panel, then each row k = (channel,
+ * tap) is one offset added to them, read with a plain vector load where the pixels are
+ * consecutive inputs inside the image and with a masked gather elsewhere (padding, row ends,
+ * strides). Indices within one channel plane are i32 (conv_gemm_fits checks they fit). */
+
+/* Dim i's input coordinate o*s - pb + t*d is inside [0, in) for every output o and tap t. */
+static bool dim_always_inside(const LwWindow *w, int i) {
+  return w->pb[i] == 0 && (w->out[i] - 1) * w->s[i] + (w->k[i] - 1) * w->d[i] < w->in[i];
+}
+
+typedef struct PackCtx {
+  const Cv *cv;
+  LLVMTypeRef vi, vf; /* <lanes x i32>, <lanes x float> */
+  int lanes;
+  int nseg;           /* stride-1 rows: output rows one vector of pixels may span (0: gathers) */
+} PackCtx;
+
+/* What conv_pack knows about one vector of a strip's pixels before it walks K. */
+typedef struct PixVec {
+  LLVMValueRef coord[LW_MAX_SP]; /* input coordinate of tap 0 per dim (<lanes x i32>) */
+  LLVMValueRef base;             /* their element index within a channel plane (<lanes x i32>) */
+  LLVMValueRef seg_mask[8];      /* nseg > 0: the lanes of each output row */
+  LLVMValueRef seg_off[8];       /* nseg > 0: per row, the index of lane 0 if the row went on (i64) */
+  LLVMValueRef one_row;          /* i1: every lane in one output row */
+} PixVec;
+
+static LLVMValueRef splat_i32(CgKernel *k, const PackCtx *pc, LLVMValueRef x) {
+  LLVMValueRef v = LLVMBuildInsertElement(k->b, LLVMGetUndef(pc->vi), x, cg_i32(k, 0), "");
+  return LLVMBuildShuffleVector(k->b, v, LLVMGetUndef(pc->vi), LLVMConstNull(pc->vi), "");
+}
+
+static LLVMValueRef const_i32v(const PackCtx *pc, int64_t c) {
+  LLVMValueRef e[64];
+  for (int i = 0; i < pc->lanes; i++) e[i] = LLVMConstInt(LLVMGetElementType(pc->vi), (unsigned long long)c, 1);
+  return LLVMConstVector(e, (unsigned)pc->lanes);
+}
+
+static LLVMValueRef lane_ids(const PackCtx *pc, int first) {
+  LLVMValueRef e[64];
+  for (int i = 0; i < pc->lanes; i++) e[i] = LLVMConstInt(LLVMGetElementType(pc->vi), (unsigned long long)(first + i), 0);
+  return LLVMConstVector(e, (unsigned)pc->lanes);
+}
+
+/* The element index within a channel plane of tap 0 of output pixel p (an i64 value). */
+static LLVMValueRef pixel_base(CgKernel *k, const LwWindow *w, LLVMValueRef p) {
+  LLVMValueRef o2 = lw_remc(k, p, w->out[2]), r = lw_divc(k, p, w->out[2]);
+  LLVMValueRef o1 = lw_remc(k, r, w->out[1]), o0 = lw_divc(k, r, w->out[1]);
+  LLVMValueRef c0 = lw_addc(k, lw_mulc(k, o0, w->s[0]), -w->pb[0]), c1 = lw_addc(k, lw_mulc(k, o1, w->s[1]), -w->pb[1]);
+  LLVMValueRef c2 = lw_addc(k, lw_mulc(k, o2, w->s[2]), -w->pb[2]);
+  return lw_add(k, lw_mulc(k, lw_add(k, lw_mulc(k, c0, w->in[1]), c1), w->in[2]), c2);
+}
+
+/* Coordinates, indices and output-row segments of the pixels n0 + first + lane. */
+static void pixel_vector(CgKernel *k, const PackCtx *pc, LLVMValueRef n0, int first, PixVec *pv) {
+  const LwWindow *w = &pc->cv->w;
+  LLVMBuilderRef b = k->b;
+  LLVMValueRef p = LLVMBuildAdd(b, splat_i32(k, pc, LLVMBuildTrunc(b, n0, k->m->t_i32, "")), lane_ids(pc, first), "");
+  LLVMValueRef o[LW_MAX_SP];
+  o[2] = LLVMBuildURem(b, p, const_i32v(pc, w->out[2]), "");
+  p = LLVMBuildUDiv(b, p, const_i32v(pc, w->out[2]), "");
+  o[1] = LLVMBuildURem(b, p, const_i32v(pc, w->out[1]), "");
+  o[0] = LLVMBuildUDiv(b, p, const_i32v(pc, w->out[1]), "");
+  for (int i = 0; i < LW_MAX_SP; i++)
+    pv->coord[i] = LLVMBuildSub(b, LLVMBuildMul(b, o[i], const_i32v(pc, w->s[i]), ""), const_i32v(pc, w->pb[i]), "");
+  pv->base = LLVMBuildAdd(b, LLVMBuildMul(b, LLVMBuildAdd(b, LLVMBuildMul(b, pv->coord[0], const_i32v(pc, w->in[1]), ""), pv->coord[1], ""),
+                                          const_i32v(pc, w->in[2]), ""), pv->coord[2], "");
+  LLVMValueRef p0 = lw_addc(k, n0, first), col0 = lw_remc(k, p0, w->out[2]);
+  pv->one_row = LLVMBuildICmp(b, LLVMIntSLT, lw_addc(k, col0, pc->lanes - 1), cg_i64(k, w->out[2]), "");
+  /* segment s starts at lane a_s (row s of the vector); its lanes read x[seg_off + lane] */
+  LLVMValueRef ids = lane_ids(pc, 0), start = cg_i64(k, 0);
+  for (int sg = 0; sg < pc->nseg; sg++) {
+    LLVMValueRef next = lw_add(k, lw_sub(k, cg_i64(k, w->out[2]), col0), cg_i64(k, (int64_t)sg * w->out[2]));
+    LLVMValueRef lo = LLVMBuildICmp(b, LLVMIntSGE, ids, splat_i32(k, pc, LLVMBuildTrunc(b, start, k->m->t_i32, "")), "");
+    LLVMValueRef hi = LLVMBuildICmp(b, LLVMIntSLT, ids, splat_i32(k, pc, LLVMBuildTrunc(b, next, k->m->t_i32, "")), "");
+    pv->seg_mask[sg] = sg == pc->nseg - 1 ? lo : LLVMBuildAnd(b, lo, hi, "");
+    pv->seg_off[sg] = lw_sub(k, pixel_base(k, w, lw_add(k, p0, start)), start);
+    start = next;
+  }
+}
+
+/* Per tap: {d0, d1, d2, offset}, the tap's coordinate shift per dim and its element offset. */
+static LLVMValueRef tap_shift_table(CgKernel *k, const LwWindow *w, int64_t ksz) {
+  int64_t tab[ksz * 4];
+  for (int64_t t = 0; t < ksz; t++) {
+    int64_t t2 = t % w->k[2], t1 = t / w->k[2] % w->k[1], t0 = t / (w->k[2] * w->k[1]);
+    int64_t *e = &tab[t * 4];
+    e[0] = t0 * w->d[0], e[1] = t1 * w->d[1], e[2] = t2 * w->d[2];
+    e[3] = (e[0] * w->in[1] + e[1]) * w->in[2] + e[2];
+  }
+  return lw_table(k, tab, ksz * 4);
+}
+
+static LLVMValueRef masked_op(CgKernel *k, const char *name, LLVMTypeRef *ov, LLVMValueRef *args) {
+  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+  return LLVMBuildCall2(k->b, LLVMIntrinsicGetType(k->m->ctx, id, ov, 2), LLVMGetIntrinsicDeclaration(k->m->mod, id, ov, 2), args, 4, "");
+}
+
+/* Stride-1 rows: one masked load per output row the vector spans (lanes outside the image: 0). */
+static LLVMValueRef pack_rows(CgKernel *k, const PackCtx *pc, const PixVec *pv, LLVMValueRef xb, LLVMValueRef shift,
+                              LLVMValueRef ok) {
+  LLVMValueRef res = LLVMConstNull(pc->vf);
+  LLVMTypeRef ov[2] = {pc->vf, k->m->t_ptr};
+  for (int sg = 0; sg < pc->nseg; sg++) {
+    LLVMValueRef at = lw_add(k, pv->seg_off[sg], shift);
+    LLVMValueRef args[4] = {LLVMBuildGEP2(k->b, k->m->t_f32, xb, &at, 1, ""), cg_i32(k, 4),
+                            LLVMBuildAnd(k->b, ok, pv->seg_mask[sg], ""), res};
+    res = masked_op(k, "llvm.masked.load", ov, args);
+  }
+  return res;
+}
+
+/* Other strides: a masked gather, but for stride 2 inside one output row with every lane in the
+ * image, two loads and a shuffle. */
+static LLVMValueRef pack_strided(CgKernel *k, const PackCtx *pc, const PixVec *pv, LLVMValueRef xb,
+                                 LLVMValueRef shift, LLVMValueRef ok) {
+  LLVMBuilderRef b = k->b;
+  int n = pc->lanes;
+  LLVMValueRef idx = LLVMBuildAdd(b, pv->base, splat_i32(k, pc, LLVMBuildTrunc(b, shift, k->m->t_i32, "")), "");
+  LLVMValueRef res = cg_var(k, pc->vf, NULL);
+  LLVMValueRef go = LLVMConstInt(k->m->t_i1, 0, 0);
+  if (pc->cv->w.s[2] == 2) {
+    LLVMTypeRef mt = LLVMIntTypeInContext(k->m->ctx, (unsigned)n);
+    LLVMValueRef all = LLVMBuildICmp(b, LLVMIntEQ, LLVMBuildBitCast(b, ok, mt, ""), LLVMConstAllOnes(mt), "");
+    go = LLVMBuildAnd(b, all, pv->one_row, "");
+  }
+  CgIf c = cg_if_begin(k, go);
+  if (pc->cv->w.s[2] == 2) { /* lanes read x[i0 + 2j]: vectors at i0 and i0 + n - 1 cover them */
+    LLVMValueRef i0 = LLVMBuildSExt(b, LLVMBuildExtractElement(b, idx, cg_i32(k, 0), ""), k->m->t_i64, "");
+    LLVMValueRef i1 = lw_addc(k, i0, n - 1);
+    LLVMValueRef v0 = LLVMBuildLoad2(b, pc->vf, LLVMBuildGEP2(b, k->m->t_f32, xb, &i0, 1, ""), "");
+    LLVMValueRef v1 = LLVMBuildLoad2(b, pc->vf, LLVMBuildGEP2(b, k->m->t_f32, xb, &i1, 1, ""), "");
+    LLVMSetAlignment(v0, 4), LLVMSetAlignment(v1, 4);
+    LLVMValueRef e[64];
+    for (int j = 0; j < n; j++) e[j] = cg_i32(k, 2 * j < n ? 2 * j : n + 2 * j - (n - 1));
+    LLVMBuildStore(b, LLVMBuildShuffleVector(b, v0, v1, LLVMConstVector(e, (unsigned)n), ""), res);
+  }
+  cg_if_else(k, &c);
+  LLVMValueRef wide = LLVMBuildSExt(b, idx, LLVMVectorType(k->m->t_i64, (unsigned)n), "");
+  LLVMTypeRef ov[2] = {pc->vf, LLVMVectorType(k->m->t_ptr, (unsigned)n)};
+  LLVMValueRef args[4] = {LLVMBuildGEP2(b, k->m->t_f32, xb, &wide, 1, ""), cg_i32(k, 4), ok, LLVMConstNull(pc->vf)};
+  LLVMBuildStore(b, masked_op(k, "llvm.masked.gather", ov, args), res);
+  cg_if_end(k, &c);
+  return LLVMBuildLoad2(b, pc->vf, res, "");
+}
+
+/* Lanes [first, first + lanes) that are < cols (an i64 value), as <lanes x i1>. */
+static LLVMValueRef col_mask(CgKernel *k, const PackCtx *pc, int first, LLVMValueRef cols) {
+  LLVMValueRef lim = splat_i32(k, pc, LLVMBuildTrunc(k->b, cols, k->m->t_i32, ""));
+  return LLVMBuildICmp(k->b, LLVMIntSLT, lane_ids(pc, first), lim, "");
+}
+
+/* Output rows one vector of pixels may span when the masked-load form pays (0: it does not). */
+static int row_segments(const LwWindow *w, int lanes) {
+  if (w->s[2] != 1) return 0;
+  int64_t n = (lanes - 1 + w->out[2] - 1) / w->out[2] + 1;
+  return n <= 4 ? (int)n : 0;
+}
+
+/* The CgGemmPackFn of a conv: panel[kk][j] = im2col(x)[k0 + kk][n0 + j]. */
+static void conv_pack(CgKernel *k, void *user, LLVMValueRef panel, int64_t nr, LLVMValueRef batch, LLVMValueRef n0,
+                      LLVMValueRef cols, LLVMValueRef k0, LLVMValueRef kc) {
+  const Cv *cv = user;
+  const LwWindow *w = &cv->w;
+  LLVMBuilderRef b = k->b;
+  int lanes = k->m->vec_lanes > 0 ? k->m->vec_lanes : 4, nv = (int)(nr / lanes);
+  PackCtx pc = {cv, LLVMVectorType(k->m->t_i32, (unsigned)lanes), LLVMVectorType(k->m->t_f32, (unsigned)lanes), lanes,
+                row_segments(w, lanes)};
+  PixVec pv[2];
+  LLVMValueRef tabs = tap_shift_table(k, w, cv->ksz);
+  for (int v = 0; v < nv && v < 2; v++) pixel_vector(k, &pc, n0, v * lanes, &pv[v]);
+  LLVMValueRef xbat = cg_elem_ptr(k, k->in[cv->ix], KN_F32, lw_mulc(k, batch, cv->Cg * cv->isz));
+  CgLoop l = cg_loop_begin(k, cg_i64(k, 0), kc);
+  LLVMValueRef kq = lw_add(k, k0, l.i);
+  LLVMValueRef ch = lw_divc(k, kq, cv->ksz), tap = lw_sub(k, kq, lw_mulc(k, ch, cv->ksz));
+  LLVMValueRef xb = cg_elem_ptr(k, xbat, KN_F32, lw_mulc(k, ch, cv->isz));
+  LLVMValueRef sh[4];
+  for (int i = 0; i < 4; i++) sh[i] = lw_i64_at(k, tabs, lw_addc(k, lw_mulc(k, tap, 4), i));
+  for (int v = 0; v < nv; v++) {
+    LLVMValueRef dst = cg_elem_ptr(k, panel, KN_F32, lw_addc(k, lw_mulc(k, l.i, nr), (int64_t)v * lanes)), x;
+    if (v >= 2) {
+      x = LLVMConstNull(pc.vf);
+    } else {
+      LLVMValueRef ok = col_mask(k, &pc, v * lanes, cols);
+      for (int i = 0; i < LW_MAX_SP; i++) {
+        if (dim_always_inside(w, i)) continue;
+        LLVMValueRef ci = LLVMBuildAdd(b, pv[v].coord[i], splat_i32(k, &pc, LLVMBuildTrunc(b, sh[i], k->m->t_i32, "")), "");
+        ok = LLVMBuildAnd(b, ok, LLVMBuildICmp(b, LLVMIntULT, ci, const_i32v(&pc, w->in[i]), ""), "");
+      }
+      x = pc.nseg ? pack_rows(k, &pc, &pv[v], xb, sh[3], ok) : pack_strided(k, &pc, &pv[v], xb, sh[3], ok);
+    }
+    LLVMSetAlignment(LLVMBuildStore(b, x, dst), 4);
+  }
+  lw_loop_end_nounroll(k, &l);
+}
+
+/* Whether the i32 indices of conv_pack cannot overflow. */
+static bool conv_gemm_fits(const Cv *cv) {
+  const LwWindow *w = &cv->w;
+  int64_t ext = 1;
+  for (int i = 0; i < LW_MAX_SP; i++) {
+    int64_t reach = (w->out[i] - 1) * w->s[i] + (w->k[i] - 1) * w->d[i] + 1, e = (reach > w->in[i] ? reach : w->in[i]) + w->pb[i];
+    if (e > (1 << 20)) return false;
+    ext *= e;
+    if (ext > (1 << 29)) return false;
+  }
+  return cv->osz < (1 << 29);
+}
+
+/* Float Conv (not depthwise) through cg_emit_gemm; false when it does not fit (the caller falls
+ * back to the loops). */
+static bool try_conv_gemm(CgKernel *k, Cv *cv) {
+  const LwWindow *w = &cv->w;
+  if (k->m->opt_level < 1 || cv->tx != KN_F32 || cv->tw != KN_F32 || cv->to != KN_F32) return false;
+  if (lw_has(k, cv->ib) && cg_in_dtype(k, cv->ib) != KN_F32) return false;
+  if (!conv_gemm_fits(cv) || cv->ksz > 1024 || cg_gemm_nr(k->m) / (k->m->vec_lanes > 0 ? k->m->vec_lanes : 4) != 2) return false;
+  bool pointwise = true;
+  for (int i = 0; i < LW_MAX_SP; i++)
+    pointwise &= w->k[i] == 1 && w->s[i] == 1 && w->pb[i] == 0 && w->in[i] == w->out[i];
+  int64_t K = cv->Cg * cv->ksz, G = cv->G;
+  /* batch entry b = image * G + group: A and the bias repeat every G entries */
+  CgGemm g = {.batch = cv->N * G, .M = cv->Mg, .N = cv->osz, .K = K, .alpha = 1, .beta = 0,
+              .a = {.src = CG_GEMM_IN, .index = cv->iw, .rs = K, .cs = 1, .batch_stride = G > 1 ? cv->Mg * K : 0, .batch_mod = G},
+              .b = {.src = CG_GEMM_IN, .index = cv->ix, .rs = cv->isz, .cs = 1, .batch_stride = cv->Cg * cv->isz},
+              .c = {.src = CG_GEMM_OUT, .index = 0, .rs = cv->osz, .cs = 1, .batch_stride = cv->Mg * cv->osz}};
+  if (lw_has(k, cv->ib))
+    g.bias_kind = CG_BIAS_ROW,
+    g.bias = (CgGemmOperand){.src = CG_GEMM_IN, .index = cv->ib, .rs = 1, .cs = 1, .batch_stride = G > 1 ? cv->Mg : 0, .batch_mod = G};
+  if (!pointwise) g.pack = conv_pack, g.pack_user = cv;
+  if (!cg_gemm_supported(&g)) return false;
+  cg_emit_gemm(k, &g);
+  return true;
+}
+
 static int64_t grain_for(int64_t work) { return work >= 16384 ? 1 : 16384 / (work ? work : 1); }
 
 /* The kernel's spatial dims from the weight shape (dims 2..). */
@@ -420,6 +659,7 @@ KnStatus cg_lower_conv(CgKernel *k) {
   if (op != KN_OP_Conv) return lower_int_conv(k, &cv);
   if (!ir_dtype_is_float(cv.tx) || cv.tx != cv.tw) return cg_unsupported(k, "Conv needs float x and w of one dtype");
   cv.tacc = cv.tx;
+  if (!(cv.Cg == 1 && cv.Mg == 1) && try_conv_gemm(k, &cv)) return KN_OK;
   if (cv.Cg == 1 && cv.Mg == 1) { /* depthwise: the direct per-plane loop */
     flatten_pointwise(&cv.w);
     plane_sizes(&cv);
