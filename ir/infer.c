@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "ir/ir.h"
+#include "ir/infer_types.h"
 
 static KnStatus merge_type(const KnNode *n, int out, const KnType *declared, KnType *inferred,
                            KnError *err);
@@ -65,6 +66,7 @@ static KnStatus check_arity(const KnNode *n, KnError *err) {
 
 static KnStatus infer_node(KnNode *n, KnError *err) {
   KnStatus st = check_arity(n, err);
+  if (!st) st = ir_infer_check_types(n, err); /* ONNX's type constraints, before any op looks */
   if (st) return st;
   /* Not a VLA: a hostile node may claim a million outputs. */
   KnType *declared = ir_arena_calloc(n->graph->arena, (size_t)n->n_outputs + 1, sizeof *declared);

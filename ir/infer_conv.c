@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "ir/infer_b_internal.h"
+#include "ir/infer_params.h"
 
 typedef enum { PAD_NOTSET, PAD_SAME, PAD_VALID } PadMode;
 

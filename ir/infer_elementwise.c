@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "ir/infer_a_internal.h"
+#include "ir/infer_params.h"
 
 /* The elementwise operations data propagation evaluates on sym_data entries. */
 typedef enum SdOp {
@@ -339,6 +340,7 @@ KnStatus infer_clip(KnNode *node, KnError *err) {
     if (!ir_input(node, i)) continue;
     st = ir_require_tensor(node, i, err);
     if (!st) st = ia_same_dtype(node, 0, i, err);
+    if (!st) st = ip_check_numel(node, i, i == 1 ? "min" : "max", 1, err);
   }
   return st ? st : ia_like_input(node, 0, KN_UNDEF, err);
 }

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "ir/infer_b_internal.h"
+#include "ir/infer_params.h"
 
 /* C must broadcast one way to [M, N]: each of its dims is 1 or the output's. */
 static KnStatus gemm_check_bias(const KnNode *n, const KnDim *out, KnError *err) {
@@ -69,12 +70,34 @@ static KnStatus matmul_shape(KnNode *node, int ia, int ib, KnDtype dt, KnError *
   return ir_set_output(node, 0, dt, r, dims, err);
 }
 
+/* Zero points and scales the lowering reads: A's (inputs as.. as+1) one or one per row of A,
+ * B's one or one per column of B, the output's (ys, ys+1) exactly one. as/bs index the scale, or
+ * the zero point alone for MatMulInteger (ys < 0). */
+static KnStatus quant_params(const KnNode *n, int a, int as, int b, int bs, int ys, KnError *err) {
+  int ra = ib_rank(n, a), rb = ib_rank(n, b);
+  KnDim rows = ra >= 2 ? ib_dim(n, a, ra - 2) : ra == 1 ? IR_DIM(1) : IR_DIM_UNKNOWN;
+  KnDim cols = rb >= 2 ? ib_dim(n, b, rb - 1) : rb == 1 ? IR_DIM(1) : IR_DIM_UNKNOWN;
+  const char *an = ys < 0 ? "a_zero_point" : "a_scale", *bn = ys < 0 ? "b_zero_point" : "b_scale";
+  KnStatus st = ip_check_scalar_or_len(n, as, an, rows, err);
+  if (!st) st = ip_check_scalar_or_len(n, bs, bn, cols, err);
+  if (ys < 0 || st) return st;
+  st = ip_check_scalar_or_len(n, as + 1, "a_zero_point", rows, err);
+  if (!st) st = ip_check_scalar_or_len(n, bs + 1, "b_zero_point", cols, err);
+  if (!st) st = ip_check_numel(n, ys, "y_scale", 1, err);
+  if (!st) st = ip_check_numel(n, ys + 1, "y_zero_point", 1, err);
+  return st;
+}
+
 /* MatMul, MatMulInteger (-> i32), QLinearMatMul (-> y_zero_point's dtype). */
 KnStatus infer_matmul(KnNode *node, KnError *err) {
   KnStatus st;
   const KnType *t;
-  if (node->op == KN_OP_MatMulInteger) return matmul_shape(node, 0, 1, KN_I32, err);
+  if (node->op == KN_OP_MatMulInteger) {
+    if ((st = quant_params(node, 0, 2, 1, 3, -1, err))) return st;
+    return matmul_shape(node, 0, 1, KN_I32, err);
+  }
   if (node->op == KN_OP_QLinearMatMul) {
+    if ((st = quant_params(node, 0, 1, 3, 4, 6, err))) return st;
     if ((st = ib_tensor(node, 7, &t, err))) return st;
     return matmul_shape(node, 0, 3, t->dtype, err);
   }
@@ -82,11 +105,22 @@ KnStatus infer_matmul(KnNode *node, KnError *err) {
   return matmul_shape(node, 0, 1, t->dtype, err);
 }
 
+/* scale, B, mean and var are [C] (opset 9 on; before it spatial=0 makes them [C, D1, ...]). */
+static KnStatus batch_norm_params(const KnNode *n, KnError *err) {
+  static const char *const names[5] = {"X", "scale", "B", "input_mean", "input_var"};
+  if (n->opset < 9 && ir_attr_int(n, "spatial", 1) == 0) return KN_OK;
+  KnDim c = ib_dim(n, 0, 1);
+  KnStatus st = KN_OK;
+  for (int i = 1; i < 5 && !st; i++) st = ip_check_shape(n, i, names[i], 1, &c, err);
+  return st;
+}
+
 /* Y like X; the statistics outputs are [C] (or shaped like the mean input), dtype of mean. */
 KnStatus infer_batch_norm(KnNode *node, KnError *err) {
   const KnType *x;
   KnStatus st = ib_tensor(node, 0, &x, err);
   for (int i = 1; i < 5 && !st; i++) st = ir_require_tensor(node, i, err);
+  if (!st) st = batch_norm_params(node, err);
   if (!st) st = ir_set_output(node, 0, x->dtype, x->shape.rank, x->shape.dims, err);
   if (st) return st;
   const KnType *mean = ir_input_tensor(node, 3);
@@ -106,7 +140,21 @@ KnStatus infer_instance_norm(KnNode *node, KnError *err) {
   if (!st) st = ib_check_rank(node, 1, 1, err);
   if (!st) st = ib_check_dim(node, ib_dim(node, 0, 1), ib_dim(node, 1, 0),
                              "input channels vs scale length", err);
+  KnDim c = ib_dim(node, 0, 1);
+  if (!st) st = ip_check_shape(node, 1, "scale", 1, &c, err);
+  if (!st) st = ip_check_shape(node, 2, "B", 1, &c, err);
   return st ? st : ib_like_input(node, 0, 0, KN_UNDEF, err);
+}
+
+/* Scale and B broadcast one way into the normalized shape X.shape[axis:]. */
+static KnStatus layer_norm_params(const KnNode *n, const KnType *x, KnError *err) {
+  int axis;
+  if (x->shape.rank < 0) return KN_OK;
+  KnStatus st = ir_norm_axis(n, ir_attr_int(n, "axis", -1), x->shape.rank, &axis, err);
+  const KnDim *norm = x->shape.dims + axis;
+  if (!st) st = ip_check_unibroadcast(n, 1, "Scale", x->shape.rank - axis, norm, err);
+  if (!st) st = ip_check_unibroadcast(n, 2, "B", x->shape.rank - axis, norm, err);
+  return st;
 }
 
 /* Y like X; Mean and InvStdDev keep X's dims before axis and have 1s after, dtype stash_type. */
@@ -116,6 +164,7 @@ KnStatus infer_layer_norm(KnNode *node, KnError *err) {
   if (!st) st = ir_require_tensor(node, 1, err);
   if (!st) st = ir_set_output(node, 0, x->dtype, x->shape.rank, x->shape.dims, err);
   KnDtype stash;
+  if (!st) st = layer_norm_params(node, x, err);
   if (!st) st = ib_attr_dtype(node, "stash_type", KN_F32, &stash, err);
   if (st || node->n_outputs < 2) return st;
   int rank = x->shape.rank, axis;
@@ -135,6 +184,7 @@ KnStatus infer_layer_norm(KnNode *node, KnError *err) {
 KnStatus infer_quantize(KnNode *node, KnError *err) {
   KnStatus st = ir_require_tensor(node, 1, err);
   if (st) return st;
+  if ((st = ip_check_same_shape(node, 2, "y_zero_point", 1, "y_scale", err))) return st;
   KnDtype dt = KN_U8;
   if (ir_input(node, 2)) {
     if ((st = ir_require_tensor(node, 2, err))) return st;
@@ -150,6 +200,7 @@ KnStatus infer_quantize(KnNode *node, KnError *err) {
 KnStatus infer_dequantize(KnNode *node, KnError *err) {
   KnStatus st = ir_require_tensor(node, 1, err);
   if (st) return st;
+  if ((st = ip_check_same_shape(node, 2, "x_zero_point", 1, "x_scale", err))) return st;
   KnDtype dt = KN_F32, sd = ir_input_tensor(node, 1)->dtype;
   if (node->opset >= 19 && ir_dtype_is_float(sd)) dt = sd;
   return ib_like_input(node, 0, 0, dt, err);

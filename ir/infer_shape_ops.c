@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ir/infer_a_internal.h"
+#include "ir/infer_params.h"
 
 /* ---- helpers shared with the other infer_a files --------------------------------------------- */
 
@@ -761,6 +762,7 @@ static KnStatus pad_dim(const KnNode *n, int k, KnDim d, KnDim before, KnDim aft
 /* Pad: dim i grows by pads[i] before and pads[i + rank] after. */
 KnStatus infer_pad(KnNode *node, KnError *err) {
   KnStatus st = ir_require_tensor(node, 0, err);
+  if (!st) st = ip_check_numel(node, 2, "constant_value", 1, err);
   if (st) return st;
   const KnShape *s = in_shape(node, 0);
   KnDtype dt = in_dtype(node, 0);
@@ -919,6 +921,10 @@ KnStatus infer_eye_like(KnNode *node, KnError *err) {
 KnStatus infer_one_hot(KnNode *node, KnError *err) {
   KnStatus st = KN_OK;
   for (int i = 0; i < 3 && !st; i++) st = ir_require_tensor(node, i, err);
+  /* The lowering reads values[0] (off) and values[1] (on). */
+  KnDim two = IR_DIM(2);
+  if (!st) st = ip_check_numel(node, 1, "depth", 1, err);
+  if (!st) st = ip_check_shape(node, 2, "values", 1, &two, err);
   if (st) return st;
   const KnShape *s = in_shape(node, 0);
   KnDtype dt = in_dtype(node, 2);
