@@ -17,39 +17,13 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchjson import run_json  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = 0.80
 # name -> (M, K, N) of Y[M,N] = X[M,K] x W[K,N]
 SHAPES = {"matmul_1024": (1024, 1024, 1024), "gemv_4096": (1, 4096, 4096)}
-
-
-def parse_json_output(text):
-    """The JSON object a benchmark printed: all of stdout, or the last object in it (a program may
-    print progress lines first; kiln pretty-prints over several lines)."""
-    dec = json.JSONDecoder()
-    starts = [i for i, line in enumerate(text.splitlines(keepends=True)) if line.lstrip().startswith("{")]
-    lines = text.splitlines(keepends=True)
-    for i in reversed(starts):
-        try:
-            obj, _ = dec.raw_decode("".join(lines[i:]).strip())
-        except json.JSONDecodeError:
-            continue
-        if isinstance(obj, dict):
-            return obj
-    return None
-
-
-def last_json(cmd):
-    try:
-        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    except OSError as e:  # the program is missing or not executable
-        raise RuntimeError(f"{cmd[0]}: {e.strerror}") from e
-    if p.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: exit {p.returncode}: {p.stderr.strip()[-300:]}")
-    obj = parse_json_output(p.stdout)
-    if obj is not None:
-        return obj
-    raise RuntimeError(f"{' '.join(cmd)}: no JSON object on stdout")
 
 
 def tool(explicit, kiln, name):
@@ -66,7 +40,7 @@ def peak(json_file, prog, args):
     if json_file:
         with open(json_file) as f:
             return json.load(f)
-    return last_json([prog, "--threads", "1", "--json"] + args)
+    return run_json([prog, "--threads", "1", "--json"] + args)
 
 
 def model_dir(models, tmp, name):
@@ -106,7 +80,7 @@ def main(argv):
             cmd = [args.kiln, "bench", os.path.join(folder, "model.onnx"), "--inputs",
                    os.path.join(folder, "test_data_set_0"), "--threads", "1", "--warmup", str(args.warmup),
                    "--iters", str(args.iters), "--json"]
-            r = last_json(cmd)
+            r = run_json(cmd)
             sec = r["median_ms"] * 1e-3
             res[name] = {"median_ms": r["median_ms"], "min_ms": r.get("min_ms"),
                          "gflops": 2.0 * m * k * n / sec * 1e-9, "gbps": 4.0 * k * n / sec * 1e-9}

@@ -26,6 +26,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchjson import run_json  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ORT_DIR = os.path.join(HERE, "ort")
 DEFAULT_MODELS = "/work/shared/models"  # the kiln dev machine's benchmark set; may be absent
@@ -62,37 +65,6 @@ def find_models(spec):
             if name != "identity":  # the floor probe, not a benchmark
                 found.append((name, os.path.join(f, "model.onnx"), data if os.path.isdir(data) else None))
     return found
-
-
-def parse_json_output(text):
-    """The JSON object a benchmark printed: all of stdout, or the last object in it (a program may
-    print progress lines first; kiln pretty-prints over several lines)."""
-    dec = json.JSONDecoder()
-    starts = [i for i, line in enumerate(text.splitlines(keepends=True)) if line.lstrip().startswith("{")]
-    lines = text.splitlines(keepends=True)
-    for i in reversed(starts):
-        try:
-            obj, _ = dec.raw_decode("".join(lines[i:]).strip())
-        except json.JSONDecodeError:
-            continue
-        if isinstance(obj, dict):
-            return obj
-    return None
-
-
-def run_json(cmd):
-    """Runs one benchmark process; returns its JSON object (the last line that parses) or raises."""
-    try:
-        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    except OSError as e:  # the program is missing or not executable
-        raise RuntimeError(f"{cmd[0]}: {e.strerror}") from e
-    if p.returncode != 0:
-        err = (p.stderr.strip().splitlines() or ["(no message)"])[-1]
-        raise RuntimeError(f"exit {p.returncode}: {err}")
-    obj = parse_json_output(p.stdout)
-    if obj is not None:
-        return obj
-    raise RuntimeError("no JSON object on stdout")
 
 
 def commands(args, model, data, threads):

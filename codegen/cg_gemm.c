@@ -255,13 +255,21 @@ static void emit_rows(CgKernel *k, const Work *w, LLVMValueRef batch, LLVMValueR
   cg_if_end(k, &c);
 }
 
+/* Work item i = ((batch * strips) + strip) * inner + j, strip-major so that consecutive items (one
+ * thread's chunk) share a strip of B. */
+static void split_item(CgKernel *k, LLVMValueRef i, int64_t strips, int64_t inner, LLVMValueRef *batch,
+                       LLVMValueRef *strip, LLVMValueRef *j) {
+  *j = LLVMBuildSRem(k->b, i, cg_i64(k, inner), "");
+  LLVMValueRef rest = LLVMBuildSDiv(k->b, i, cg_i64(k, inner), "");
+  *strip = LLVMBuildSRem(k->b, rest, cg_i64(k, strips), "");
+  *batch = LLVMBuildSDiv(k->b, rest, cg_i64(k, strips), "");
+}
+
 /* Work item i = ((batch * strips) + strip) * blocks + block. */
 static void gemm_body(CgKernel *k, LLVMValueRef i, void *user) {
   const Work *w = user;
-  LLVMValueRef block = LLVMBuildSRem(k->b, i, cg_i64(k, w->blocks), "");
-  LLVMValueRef rest = LLVMBuildSDiv(k->b, i, cg_i64(k, w->blocks), "");
-  LLVMValueRef strip = LLVMBuildSRem(k->b, rest, cg_i64(k, w->strips), "");
-  LLVMValueRef batch = LLVMBuildSDiv(k->b, rest, cg_i64(k, w->strips), "");
+  LLVMValueRef batch, strip, block;
+  split_item(k, i, w->strips, w->blocks, &batch, &strip, &block);
   LLVMValueRef n0 = LLVMBuildMul(k->b, strip, cg_i64(k, w->s.nr), "");
   int narrow = (int)(w->g->N % w->s.nr);
   if (narrow == 0) {
@@ -379,10 +387,8 @@ static void packed_strip(CgKernel *k, const Pk *p, LLVMValueRef panel, LLVMValue
 /* Work item i = ((batch * strips) + strip) * groups + group. */
 static void packed_body(CgKernel *k, LLVMValueRef i, void *user) {
   const Pk *p = user;
-  LLVMValueRef grp = LLVMBuildSRem(k->b, i, cg_i64(k, p->groups), "");
-  LLVMValueRef rest = LLVMBuildSDiv(k->b, i, cg_i64(k, p->groups), "");
-  LLVMValueRef strip = LLVMBuildSRem(k->b, rest, cg_i64(k, p->strips), "");
-  LLVMValueRef batch = LLVMBuildSDiv(k->b, rest, cg_i64(k, p->strips), "");
+  LLVMValueRef batch, strip, grp;
+  split_item(k, i, p->strips, p->groups, &batch, &strip, &grp);
   LLVMValueRef n0 = LLVMBuildMul(k->b, strip, cg_i64(k, p->s.nr), "");
   LLVMValueRef panel = cg_var(k, LLVMArrayType2(k->m->t_f32, (uint64_t)(p->kc * p->s.nr)), NULL);
   LLVMSetAlignment(panel, 64);
