@@ -303,9 +303,10 @@ static int bench_model(BenchArgs *b, KnArena *a) {
   BenchResult base = {0};
   BenchReport rep = {.args = b, .base = &base};
   KnStatus st = measure(b, &b->exec.run, a, b->kernels, &base, &err);
+  rep.rss_bytes = current_rss(); /* first: the peak read after it then covers it */
   struct rusage ru;
   if (st == KN_OK && getrusage(RUSAGE_SELF, &ru) == 0) rep.peak_rss_bytes = (size_t)ru.ru_maxrss * 1024;
-  rep.rss_bytes = current_rss();
+  if (rep.peak_rss_bytes < rep.rss_bytes) rep.peak_rss_bytes = rep.rss_bytes; /* statm counts pages maxrss may not */
   BenchResult *abl = NULL;
   if (st == KN_OK && b->ablate) st = ablate(b, a, &base, &abl, &rep.n_ablation, &err);
   rep.ablation = abl;
