@@ -151,7 +151,8 @@ static KnStatus layer_norm_params(const KnNode *n, const KnType *x, KnError *err
   int axis;
   if (x->shape.rank < 0) return KN_OK;
   KnStatus st = ir_norm_axis(n, ir_attr_int(n, "axis", -1), x->shape.rank, &axis, err);
-  const KnDim *norm = x->shape.dims + axis;
+  if (st) return st; /* axis is only meaningful once checked */
+  const KnDim *norm = x->shape.rank ? x->shape.dims + axis : NULL;
   if (!st) st = ip_check_unibroadcast(n, 1, "Scale", x->shape.rank - axis, norm, err);
   if (!st) st = ip_check_unibroadcast(n, 2, "B", x->shape.rank - axis, norm, err);
   return st;
