@@ -69,6 +69,22 @@ static bool file_exists(const char *path) {
   return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+KnStatus cli_read_named_inputs(const KnGraph *g, const char *const *specs, int n_specs, KnArena *a,
+                               KnTensor **inputs, KnError *err) {
+  for (int s = 0; s < n_specs; s++) {
+    const char *eq = strchr(specs[s], '=');
+    size_t len = (size_t)(eq - specs[s]);
+    int found = -1;
+    for (int i = 0; i < g->n_inputs; i++)
+      if (strlen(g->inputs[i]->name) == len && strncmp(g->inputs[i]->name, specs[s], len) == 0) found = i;
+    if (found < 0)
+      return kn_fail(err, KN_ERR_INVALID, "--input %.*s: the model has no input of that name", (int)len, specs[s]);
+    KnStatus st = cli_read_value(a, eq + 1, &g->inputs[found]->type, &inputs[found], err);
+    if (st != KN_OK) return st;
+  }
+  return KN_OK;
+}
+
 KnStatus cli_read_input_dir(const KnGraph *g, const char *dir, KnArena *a, KnTensor **inputs,
                             KnError *err) {
   int feed[g->n_inputs + 1];

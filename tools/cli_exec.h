@@ -37,6 +37,11 @@ int cli_feed_inputs(const KnGraph *g, int *index);
 KnStatus cli_read_input_dir(const KnGraph *g, const char *dir, KnArena *a, KnTensor **inputs,
                             KnError *err);
 
+/* Reads each "NAME=FILE" of specs into inputs[] at NAME's graph input; fails on a name the model
+ * does not have. */
+KnStatus cli_read_named_inputs(const KnGraph *g, const char *const *specs, int n_specs, KnArena *a,
+                               KnTensor **inputs, KnError *err);
+
 /* Reads a value of the given type from path: a tensor file, or for sequence/optional types a
  * SequenceProto/OptionalProto file, boxed (KnTensor.list). */
 KnStatus cli_read_value(KnArena *a, const char *path, const KnType *type, KnTensor **out, KnError *err);

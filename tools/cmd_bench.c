@@ -138,14 +138,7 @@ static KnStatus make_missing_inputs(const BenchArgs *b, const KnGraph *g, KnAren
 
 static KnStatus read_inputs(const BenchArgs *b, const KnGraph *g, KnArena *a, KnTensor **in, KnError *err) {
   KnStatus st = b->inputs_dir ? cli_read_input_dir(g, b->inputs_dir, a, in, err) : KN_OK;
-  for (int s = 0; st == KN_OK && s < b->n_input_specs; s++) {
-    const char *spec = b->input_specs[s], *eq = strchr(spec, '=');
-    int found = -1;
-    for (int i = 0; i < g->n_inputs; i++)
-      if (strlen(g->inputs[i]->name) == (size_t)(eq - spec) && strncmp(g->inputs[i]->name, spec, (size_t)(eq - spec)) == 0) found = i;
-    if (found < 0) return kn_fail(err, KN_ERR_INVALID, "--input %.*s: the model has no input of that name", (int)(eq - spec), spec);
-    st = cli_read_value(a, eq + 1, &g->inputs[found]->type, &in[found], err);
-  }
+  if (st == KN_OK) st = cli_read_named_inputs(g, b->input_specs, b->n_input_specs, a, in, err);
   return st == KN_OK ? make_missing_inputs(b, g, a, in, err) : st;
 }
 

@@ -63,23 +63,6 @@ static int parse_args(int argc, char **argv, KnArena *a, RunArgs *r, bool *done)
   return CLI_OK;
 }
 
-static KnStatus read_named_inputs(const RunArgs *r, const KnGraph *g, KnArena *a, KnTensor **in,
-                                  KnError *err) {
-  for (int s = 0; s < r->n_input_specs; s++) {
-    const char *eq = strchr(r->input_specs[s], '=');
-    size_t len = (size_t)(eq - r->input_specs[s]);
-    int found = -1;
-    for (int i = 0; i < g->n_inputs; i++)
-      if (strlen(g->inputs[i]->name) == len && strncmp(g->inputs[i]->name, r->input_specs[s], len) == 0) found = i;
-    if (found < 0)
-      return kn_fail(err, KN_ERR_INVALID, "--input %.*s: the model has no input of that name", (int)len,
-                     r->input_specs[s]);
-    KnStatus st = cli_read_value(a, eq + 1, &g->inputs[found]->type, &in[found], err);
-    if (st != KN_OK) return st;
-  }
-  return KN_OK;
-}
-
 /* Each file is written whole (temporary file, then rename); when one fails, the ones this run
  * wrote before it are removed, so a failed run leaves no partial set of outputs. */
 static KnStatus write_outputs(const RunArgs *r, KnTensor **outs, int n, KnError *err) {
@@ -125,7 +108,7 @@ static int run_model(RunArgs *r, KnArena *a) {
   KnRunner *runner = NULL;
   KnStatus st = in && out ? KN_OK : kn_fail(&err, KN_ERR_NOMEM, "out of memory");
   if (st == KN_OK && r->inputs_dir) st = cli_read_input_dir(g, r->inputs_dir, a, in, &err);
-  if (st == KN_OK) st = read_named_inputs(r, g, a, in, &err);
+  if (st == KN_OK) st = cli_read_named_inputs(g, r->input_specs, r->n_input_specs, a, in, &err);
   double t0 = cli_now_ms(), t1 = t0;
   if (st == KN_OK) st = kn_runner_new(m, &r->exec.run, &runner, &err);
   if (!runner) ir_model_free(m); /* the runner owns it once made */
