@@ -49,6 +49,8 @@ KnStatus kir_parse_string(const char *text, size_t len, const char *path, const 
 KnStatus kir_print(FILE *f, const KnModel *m, const KnKirPrintOptions *opt, KnError *err);
 KnStatus kir_print_file(const KnModel *m, const char *path, const KnKirPrintOptions *opt,
                         KnError *err);
+/* The safetensors file kir_print_file writes beside path (as it would open it). */
+KnStatus kir_weights_file(const char *path, const KnKirPrintOptions *opt, char *out, size_t size, KnError *err);
 /* Prints one graph (no model header): for dumps after passes. */
 KnStatus kir_print_graph(FILE *f, const KnGraph *g, KnError *err);
 

@@ -55,6 +55,16 @@ static KnStatus out_paths(const char *path, const KnKirPrintOptions *o, OutPaths
   return KN_OK;
 }
 
+KnStatus kir_weights_file(const char *path, const KnKirPrintOptions *opt, char *out, size_t size, KnError *err) {
+  KnKirPrintOptions o = opt ? *opt : (KnKirPrintOptions){0};
+  OutPaths op;
+  KnStatus st = out_paths(path, &o, &op, err);
+  if (st) return st;
+  if (strlen(op.weights) >= size) return kn_fail(err, KN_ERR_LIMIT, "%s: weights path is too long", path);
+  memcpy(out, op.weights, strlen(op.weights) + 1);
+  return KN_OK;
+}
+
 KnStatus kir_print_file(const KnModel *m, const char *path, const KnKirPrintOptions *opt,
                         KnError *err) {
   KnKirPrintOptions o = opt ? *opt : (KnKirPrintOptions){0};

@@ -653,8 +653,8 @@ static KnStatus export_to(KnArena *a, const KnModel *m, const char *path, bool f
   const char *base = strrchr(path, '/');
   base = base ? base + 1 : path;
   Exporter ex = {.a = a, .err = err, .ir_version = m->ir_version > 0 ? m->ir_version : 8};
-  ex.ext_location = ir_arena_printf(a, "%s.data", base);
-  char *data_path = ir_arena_printf(a, "%s.data", path);
+  ex.ext_location = ir_arena_printf(a, "%s" ONNX_EXPORT_DATA_SUFFIX, base);
+  char *data_path = ir_arena_printf(a, "%s" ONNX_EXPORT_DATA_SUFFIX, path);
   if (!ex.ext_location || !data_path) return kn_fail(err, KN_ERR_NOMEM, "out of memory");
   size_t size = 0;
   Onnx__ModelProto *p = build(&ex, m, force_external, &size);

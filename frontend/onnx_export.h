@@ -11,6 +11,9 @@
 /* Offsets in the external data file are multiples of this (lets a loader mmap each tensor). */
 #define ONNX_EXPORT_EXTERNAL_ALIGN 4096
 
+/* The external data file of an exported model: "<path>.data" beside it. */
+#define ONNX_EXPORT_DATA_SUFFIX ".data"
+
 /* onnx_export_file with a choice: force_external moves every tensor of at least
  * ONNX_EXPORT_EXTERNAL_MIN_BYTES into "<basename of path>.data" beside path even when the
  * model would fit in one protobuf message. */

@@ -74,17 +74,18 @@ static int export_model(const ExportArgs *args) {
   KnError err = {0};
   KnModel *m = NULL;
   if (fe_load_model(args->in, &args->limits, &m, &err) != KN_OK) return cli_fail_error(&err);
-  /* and the file written beside OUT: OUT.data, or for .kir the .safetensors of the same stem */
+  /* and the file the exporter writes beside OUT, named as it names it */
   char side[4096];
-  if (to_onnx) snprintf(side, sizeof side, "%s.data", args->out);
-  else snprintf(side, sizeof side, "%.*s.safetensors", (int)(strlen(args->out) - 4), args->out);
+  KnStatus st = KN_OK;
+  if (to_onnx) snprintf(side, sizeof side, "%s" ONNX_EXPORT_DATA_SUFFIX, args->out);
+  else st = kir_weights_file(args->out, NULL, side, sizeof side, &err);
   const char *outs[2] = {args->out, side};
-  if (cli_guard_outputs(m, args->in, outs, 2) != CLI_OK) {
+  if (st == KN_OK && cli_guard_outputs(m, args->in, outs, 2) != CLI_OK) {
     ir_model_free(m);
     return CLI_FAIL;
   }
-  KnStatus st = to_onnx ? onnx_export_file_ex(m, args->out, args->external, &err)
-                        : kir_print_file(m, args->out, NULL, &err);
+  if (st == KN_OK)
+    st = to_onnx ? onnx_export_file_ex(m, args->out, args->external, &err) : kir_print_file(m, args->out, NULL, &err);
   ir_model_free(m);
   if (st != KN_OK) {
     kn_error_prefix(&err, "%s: ", args->out);
