@@ -73,6 +73,9 @@ typedef struct CgModule {
 /* Creates the module in ctx (the JIT's thread-safe context owns it). */
 KnStatus cg_module_init(CgModule *m, LLVMContextRef ctx, const char *name, KnError *err);
 void cg_module_dispose(CgModule *m); /* the builder, and the module unless m->mod was taken (NULL) */
+/* Keeps fn out of its callers: LLVM's optimizer is superlinear in a function's size, so kernels
+ * (shared by many nodes) and parts of the entry stay calls. */
+void cg_set_noinline(CgModule *m, LLVMValueRef fn);
 /* Declares (once) an external function by name, e.g. "expf" or "kn_rt_fail". */
 LLVMValueRef cg_extern_fn(CgModule *m, const char *name, LLVMTypeRef fn_type);
 

@@ -107,8 +107,7 @@ static LLVMValueRef new_entry_function(CgModule *m, const char *name, bool inter
   LLVMValueRef fn = LLVMAddFunction(m->mod, name, LLVMFunctionType(m->t_i32, params, 5, 0));
   if (internal) {
     LLVMSetLinkage(fn, LLVMInternalLinkage);
-    unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
-    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(m->ctx, noinline, 0));
+    cg_set_noinline(m, fn);
   }
   *a = (EntryArgs){LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), LLVMGetParam(fn, 3),
                    LLVMGetParam(fn, 4), NULL};

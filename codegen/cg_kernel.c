@@ -270,8 +270,7 @@ KnStatus cg_emit_kernel(CgModule *m, const KnNode *node, LLVMValueRef *out_fn, K
   /* A kernel shared by thousands of nodes would otherwise be inlined into the entry thousands of
    * times, and LLVM's optimizer is superlinear in that function's size (a 2000-node chain of Relu
    * took 12 s to compile); a call per kernel costs nanoseconds. */
-  unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
-  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(m->ctx, noinline, 0));
+  cg_set_noinline(m, fn);
   LLVMValueRef in[node->n_inputs + 1], out[node->n_outputs + 1];
   in[node->n_inputs] = out[node->n_outputs] = NULL; /* one past the end reads as "omitted" */
   for (int i = 0; i < node->n_inputs; i++) in[i] = node->inputs[i] ? LLVMGetParam(fn, 1 + (unsigned)i) : NULL;

@@ -31,6 +31,11 @@ void cg_module_dispose(CgModule *m) {
   memset(m, 0, sizeof *m);
 }
 
+void cg_set_noinline(CgModule *m, LLVMValueRef fn) {
+  unsigned kind = LLVMGetEnumAttributeKindForName("noinline", 8);
+  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(m->ctx, kind, 0));
+}
+
 LLVMValueRef cg_extern_fn(CgModule *m, const char *name, LLVMTypeRef fn_type) {
   LLVMValueRef f = LLVMGetNamedFunction(m->mod, name);
   if (f) return f;

@@ -410,10 +410,9 @@ void kn_runner_free(KnRunner *r) {
  * computed from input data (ConstantOfShape, Expand, Range, ...) can ask for anything. */
 static KnStatus check_output_size(const KnValue *v, size_t *total, size_t limit, KnError *err) {
   size_t bytes = 0;
-  int64_t numel = 1;
-  for (int d = 0; d < v->type.shape.rank; d++)
-    if (ir_mul_overflows(numel, v->type.shape.dims[d].value, &numel)) numel = INT64_MAX;
-  if (numel == INT64_MAX || !ir_dtype_nbytes(v->type.dtype, numel, &bytes) || bytes > limit - *total)
+  int64_t numel;
+  if (!ir_shape_numel(&v->type.shape, &numel) || !ir_dtype_nbytes(v->type.dtype, numel, &bytes) ||
+      bytes > limit - *total)
     return kn_fail(err, KN_ERR_LIMIT, "output %s: its shape needs more than the %zu-byte memory limit (--max-arena-bytes)",
                    v->name, limit);
   *total += bytes;

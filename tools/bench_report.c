@@ -25,23 +25,21 @@ static int64_t dim_of(const KnValue *v, int d) {
 
 /* Multiply-adds count 2; an estimate (bias, padding and activation are ignored). */
 double bench_node_flops(const KnNode *n) {
-  const char *op = ir_ops[n->op].name;
   if (n->n_inputs < 2 || n->n_outputs < 1 || !n->inputs[0] || !n->inputs[1] || !n->outputs[0]) return 0;
   const KnValue *x = n->inputs[0], *w = n->inputs[1], *y = n->outputs[0];
-  if (strcmp(op, "MatMul") == 0 || strcmp(op, "FusedMatMul") == 0)
+  double per_out = 1; /* Conv: weights feeding one output element, C_in/group x kernel */
+  switch (n->op) {
+  case KN_OP_MatMul:
+  case KN_OP_FusedGemm: /* kiln's: A [..., K] x W [K, N] */
     return 2 * numel_of(y) * (double)dim_of(x, -1);
-  if (strcmp(op, "FusedGemm") == 0) /* kiln's: A [..., K] x W [K, N] */
-    return 2 * numel_of(y) * (double)dim_of(x, -1);
-  if (strcmp(op, "Gemm") == 0)
-    return 2 * numel_of(y) * (double)(ir_attr_int(n, "transA", 0) ? dim_of(x, 0) : dim_of(x, 1));
-  if (strcmp(op, "Conv") == 0 || strcmp(op, "ConvTranspose") == 0) {
-    double per_out = 1; /* weights feeding one output element: C_in/group x kernel */
+  case KN_OP_Gemm: return 2 * numel_of(y) * (double)(ir_attr_int(n, "transA", 0) ? dim_of(x, 0) : dim_of(x, 1));
+  case KN_OP_Conv:
+  case KN_OP_ConvTranspose:
     for (int d = 1; d < w->type.shape.rank; d++) per_out *= (double)dim_of(w, d);
-    if (strcmp(op, "ConvTranspose") == 0) /* each input element scatters into C_out/group x kernel */
-      return 2 * numel_of(x) * per_out;
-    return 2 * numel_of(y) * per_out;
+    /* ConvTranspose: each input element scatters into C_out/group x kernel */
+    return 2 * (n->op == KN_OP_Conv ? numel_of(y) : numel_of(x)) * per_out;
+  default: return 0;
   }
-  return 0;
 }
 
 /* ---- text --------------------------------------------------------------------------------- */

@@ -256,8 +256,8 @@ int cmd_compile(int argc, char **argv) {
     KnModel *m = NULL;
     KnStatus st = fe_load_model(c.model, &c.exec.limits, &m, &err);
     const char *outs[3] = {c.out, c.header, c.weights};
-    if (st == KN_OK && (rc = cli_guard_outputs(m, c.model, outs, 3)) != CLI_OK) st = KN_OK;
-    else if (st == KN_OK) st = build(&c, m, &err);
+    if (st == KN_OK) rc = cli_guard_outputs(m, c.model, outs, 3);
+    if (st == KN_OK && rc == CLI_OK) st = build(&c, m, &err);
     if (m) ir_model_free(m);
     if (rc == CLI_OK && st != KN_OK) {
       kn_error_prefix(&err, "%s: ", c.model);
