@@ -7,6 +7,7 @@
  * accumulator. */
 #include "codegen/cg_gemm.h"
 #include "codegen/lower_conv.h"
+#include "codegen/lower_conv_dw.h"
 
 typedef struct Cv {
   LwWindow w;
@@ -17,6 +18,9 @@ typedef struct Cv {
   int xzp, wzp, xs, ws, ys, yzp; /* quantization inputs, -1 when absent */
   bool wzp_vec, ws_vec;
   bool transpose;
+  int ir;                        /* kiln.FusedConv: residual input (-1: none) */
+  CgGemmAct act;                 /* kiln.FusedConv: activation after bias and residual */
+  float lo, hi;                  /* CG_ACT_CLIP bounds */
   int64_t *tlo[LW_MAX_SP], *thi[LW_MAX_SP]; /* integer convs: per output position, taps inside */
 } Cv;
 
@@ -515,6 +519,8 @@ static bool try_conv_gemm(CgKernel *k, Cv *cv) {
     g.bias_kind = CG_BIAS_ROW,
     g.bias = (CgGemmOperand){.src = CG_GEMM_IN, .index = cv->ib, .rs = 1, .cs = 1, .batch_stride = G > 1 ? cv->Mg : 0, .batch_mod = G};
   if (!pointwise) g.pack = conv_pack, g.pack_user = cv;
+  g.act = cv->act, g.lo = cv->lo, g.hi = cv->hi;
+  if (cv->ir >= 0) g.resid = (CgGemmOperand){.src = CG_GEMM_IN, .index = cv->ir, .rs = cv->osz, .cs = 1, .batch_stride = cv->Mg * cv->osz};
   if (!cg_gemm_supported(&g)) return false;
   cg_emit_gemm(k, &g);
   return true;
@@ -648,26 +654,72 @@ static KnStatus lower_int_conv(CgKernel *k, Cv *cv) {
   return ok ? KN_OK : kn_fail(k->err, KN_ERR_NOMEM, "out of memory");
 }
 
-KnStatus cg_lower_conv(CgKernel *k) {
+/* Out plane i (image * M + channel) = act(plane + residual plane): the fused epilogue after the
+ * loops that have none of their own. */
+static void epilogue_plane(CgKernel *k, LLVMValueRef i, void *user) {
+  const Cv *cv = user;
+  LLVMValueRef base = lw_mulc(k, i, cv->osz);
+  CgLoop l = cg_loop_begin(k, cg_i64(k, 0), cg_i64(k, cv->osz));
+  LLVMValueRef at = lw_add(k, base, l.i), x = cg_load(k, k->out[0], KN_F32, at);
+  if (cv->ir >= 0) x = LLVMBuildFAdd(k->b, x, cg_load(k, k->in[cv->ir], KN_F32, at), "");
+  if (cv->act != CG_ACT_NONE) {
+    LLVMValueRef args[2] = {x, LLVMConstReal(k->m->t_f32, cv->act == CG_ACT_RELU ? 0.0 : cv->lo)};
+    x = cg_intrinsic(k, "llvm.maximum", args, 2);
+    if (cv->act == CG_ACT_CLIP) {
+      LLVMValueRef hi[2] = {x, LLVMConstReal(k->m->t_f32, cv->hi)};
+      x = cg_intrinsic(k, "llvm.minimum", hi, 2);
+    }
+  }
+  cg_store(k, k->out[0], KN_F32, at, x);
+  cg_loop_end(k, &l);
+}
+
+/* f32 depthwise through the specialised kernel of lower_conv_dw.c, when it takes the shape. */
+static bool try_depthwise(CgKernel *k, const Cv *cv) {
+  if (k->m->opt_level < 1 || cv->tx != KN_F32 || cv->tw != KN_F32 || cv->to != KN_F32) return false;
+  if (lw_has(k, cv->ib) && cg_in_dtype(k, cv->ib) != KN_F32) return false;
+  CgDepthwise d = {.w = cv->w, .N = cv->N, .C = cv->C, .ix = cv->ix, .iw = cv->iw, .ib = lw_has(k, cv->ib) ? cv->ib : -1,
+                   .ir = cv->ir, .act = cv->act, .lo = cv->lo, .hi = cv->hi};
+  return cg_try_depthwise(k, &d);
+}
+
+/* Conv and kiln.FusedConv: ir, act, lo, hi are the fused epilogue (-1, CG_ACT_NONE: none). */
+static KnStatus lower_conv_node(CgKernel *k, int ir, CgGemmAct act, float lo, float hi) {
   KnOp op = k->node->op;
-  Cv cv = {.ix = 0, .iw = op == KN_OP_QLinearConv ? 3 : 1, .ib = op == KN_OP_QLinearConv ? 8 : op == KN_OP_Conv ? 2 : -1,
-           .xzp = -1, .wzp = -1, .xs = -1, .ws = -1, .ys = -1, .yzp = -1};
+  Cv cv = {.ix = 0, .iw = op == KN_OP_QLinearConv ? 3 : 1, .ib = op == KN_OP_QLinearConv ? 8 : op == KN_OP_ConvInteger ? -1 : 2,
+           .xzp = -1, .wzp = -1, .xs = -1, .ws = -1, .ys = -1, .yzp = -1, .ir = ir, .act = act, .lo = lo, .hi = hi};
   KnStatus st = conv_setup(k, &cv);
   if (st) return st;
   plane_sizes(&cv);
   if (cv.N * cv.M * cv.osz == 0) return KN_OK;
-  if (op != KN_OP_Conv) return lower_int_conv(k, &cv);
+  if (op == KN_OP_ConvInteger || op == KN_OP_QLinearConv) return lower_int_conv(k, &cv);
   if (!ir_dtype_is_float(cv.tx) || cv.tx != cv.tw) return cg_unsupported(k, "Conv needs float x and w of one dtype");
   cv.tacc = cv.tx;
-  if (!(cv.Cg == 1 && cv.Mg == 1) && try_conv_gemm(k, &cv)) return KN_OK;
-  if (cv.Cg == 1 && cv.Mg == 1) { /* depthwise: the direct per-plane loop */
+  bool depthwise = cv.Cg == 1 && cv.Mg == 1;
+  if (!depthwise && try_conv_gemm(k, &cv)) return KN_OK;
+  if (depthwise && try_depthwise(k, &cv)) return KN_OK;
+  if (depthwise) { /* the direct per-plane loop */
     flatten_pointwise(&cv.w);
     plane_sizes(&cv);
     cg_parallel_for(k, cv.N * cv.M, grain_for(cv.osz * cv.Cg * cv.ksz), float_plane, &cv);
   } else if (cv.w.out[2] > 16384) /* the gather buffer would not fit the stack */
     cg_parallel_for(k, cv.N * cv.M, grain_for(cv.osz * cv.Cg * cv.ksz), float_plane, &cv);
   else emit_blocked(k, &cv);
+  if (cv.ir >= 0 || cv.act != CG_ACT_NONE) cg_parallel_for(k, cv.N * cv.M, grain_for(cv.osz), epilogue_plane, &cv);
   return KN_OK;
+}
+
+KnStatus cg_lower_conv(CgKernel *k) { return lower_conv_node(k, -1, CG_ACT_NONE, 0, 0); }
+
+/* kiln.FusedConv (passes/fuse_conv.c): Conv, then + residual (input 3) and the activation, in the
+ * GEMM's or the depthwise kernel's epilogue, or as a last pass over each plane otherwise. */
+KnStatus cg_lower_fused_conv(CgKernel *k) {
+  const char *name = ir_attr_string(k->node, "activation", "");
+  CgGemmAct act = !strcmp(name, "Relu") ? CG_ACT_RELU : !strcmp(name, "Clip") ? CG_ACT_CLIP : CG_ACT_NONE;
+  if (*name && act == CG_ACT_NONE) return cg_unsupported(k, "activation");
+  if (cg_out_dtype(k, 0) != KN_F32) return cg_unsupported(k, "FusedConv needs f32");
+  float lo = ir_attr_float(k->node, "min", -3.402823466e38f), hi = ir_attr_float(k->node, "max", 3.402823466e38f);
+  return lower_conv_node(k, lw_has(k, 3) ? 3 : -1, act, lo, hi);
 }
 
 /* ---- ConvTranspose ------------------------------------------------------------------------ */
@@ -696,7 +748,7 @@ static KnStatus transpose_pads(CgKernel *k, const KnShape *x, const KnShape *y, 
 
 KnStatus cg_lower_conv_transpose(CgKernel *k) {
   const KnShape *x = cg_in_shape(k, 0), *ws = cg_in_shape(k, 1), *y = cg_out_shape(k, 0);
-  Cv cv = {.ix = 0, .iw = 1, .ib = 2, .transpose = true};
+  Cv cv = {.ix = 0, .iw = 1, .ib = 2, .ir = -1, .transpose = true};
   if (x->rank < 3 || x->rank > 2 + LW_MAX_SP || ws->rank != x->rank) return cg_unsupported(k, "only 1-D..3-D ConvTranspose");
   int nsp = x->rank - 2, off = LW_MAX_SP - nsp;
   int64_t kd[LW_MAX_SP] = {1, 1, 1}, pb[LW_MAX_SP] = {0}, cnt;

@@ -129,7 +129,7 @@ static KnStatus set_windowed(KnNode *n, int o, KnDtype dt, KnDim n_dim, KnDim c_
 /* Where Conv, ConvInteger and QLinearConv keep x, w, bias and the output dtype's source. */
 static void conv_inputs(const KnNode *n, int *w, int *bias) {
   *w = n->op == KN_OP_QLinearConv ? 3 : 1;
-  *bias = n->op == KN_OP_QLinearConv ? 8 : n->op == KN_OP_Conv ? 2 : -1;
+  *bias = n->op == KN_OP_QLinearConv ? 8 : n->op == KN_OP_Conv || n->op == KN_OP_FusedConv ? 2 : -1;
 }
 
 static KnStatus conv_dtype(const KnNode *n, KnDtype *dt, KnError *err) {

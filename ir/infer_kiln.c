@@ -3,6 +3,14 @@
 
 #include "ir/infer_b_internal.h"
 
+/* The epilogue attributes both fused ops share. */
+static KnStatus check_activation(const KnNode *node, KnError *err) {
+  const char *act = ir_attr_string(node, "activation", "");
+  if (*act && strcmp(act, "Relu") != 0 && strcmp(act, "Clip") != 0)
+    return ir_infer_fail(err, node, KN_ERR_INVALID, "unknown activation '%s'", act);
+  return KN_OK;
+}
+
 /* kiln.FusedGemm(A, B, bias?, residual?): Y = act(A @ B + bias + residual), f32.
  * A: [..., K]; B: [K, N], or with packed=P the panels [ceil(N/P), K, P] (n = N); bias: [N];
  * residual: Y's shape; activation: "" | "Relu" | "Clip" (bounds min, max). */
@@ -17,9 +25,7 @@ KnStatus infer_fused_gemm(KnNode *node, KnError *err) {
   if (st) return st;
   if (a->dtype != KN_F32)
     return ir_infer_fail(err, node, KN_ERR_INVALID, "A is %s, expected f32", ir_dtype_name(a->dtype));
-  const char *act = ir_attr_string(node, "activation", "");
-  if (*act && strcmp(act, "Relu") != 0 && strcmp(act, "Clip") != 0)
-    return ir_infer_fail(err, node, KN_ERR_INVALID, "unknown activation '%s'", act);
+  if ((st = check_activation(node, err))) return st;
   int ra = a->shape.rank;
   if (ra >= 0 && ra < 2) return ir_infer_fail(err, node, KN_ERR_INVALID, "A has rank %d, expected 2 or more", ra);
   KnDim n = panel ? (KnDim){.value = ir_attr_int(node, "n", -1)} : ib_dim(node, 1, 1);
@@ -35,4 +41,20 @@ KnStatus infer_fused_gemm(KnNode *node, KnError *err) {
   if (ib_rank(node, 2) >= 0 && (ib_rank(node, 2) != 1 || (st = ib_check_dim(node, ib_dim(node, 2, 0), n, "bias length", err))))
     return st ? st : ir_infer_fail(err, node, KN_ERR_INVALID, "bias must be 1-D");
   return ir_set_output(node, 0, KN_F32, ra, dims, err);
+}
+
+/* kiln.FusedConv(X, W, bias?, residual?) {Conv's attributes, activation, min, max}:
+ * Y = act(Conv(X, W, bias) + residual), f32; the residual has Y's shape. */
+KnStatus infer_fused_conv(KnNode *node, KnError *err) {
+  KnStatus st = check_activation(node, err);
+  if (!st) st = infer_conv(node, err);
+  if (st) return st;
+  const KnType *y = &node->outputs[0]->type;
+  if (y->dtype != KN_F32)
+    return ir_infer_fail(err, node, KN_ERR_INVALID, "X is %s, expected f32", ir_dtype_name(y->dtype));
+  if (!ir_input(node, 3) || y->shape.rank < 0) return KN_OK;
+  if ((st = ib_check_rank(node, 3, y->shape.rank, err))) return st;
+  for (int d = 0; d < y->shape.rank; d++)
+    if ((st = ib_check_dim(node, ib_dim(node, 3, d), y->shape.dims[d], "residual dim vs output", err))) return st;
+  return ib_check_same_dtype(node, 0, 3, err);
 }
