@@ -30,7 +30,9 @@ static Shape tile_shape(const CgModule *m, int64_t M) {
   return s;
 }
 
-bool cg_gemm_supported(const CgGemm *g) {
+bool cg_gemm_supported(const CgModule *m, const CgGemm *g) {
+  int64_t lanes = m->vec_lanes > 0 ? m->vec_lanes : 4;
+  if (g->b.panel > 0 && (g->pack || g->b.panel % lanes || g->b.panel_stride < g->K * g->b.panel)) return false;
   return g->batch > 0 && g->M > 0 && g->N > 0 && g->K > 0 && (g->pack || g->b.cs == 1) && g->c.cs == 1 &&
          (g->resid.src == CG_GEMM_NONE || g->resid.cs == 1);
 }
@@ -53,7 +55,11 @@ static LLVMValueRef elem_ptr(CgKernel *k, const CgGemmOperand *o, LLVMValueRef b
   if (o->batch_stride && o->batch_mod > 0) batch = LLVMBuildSRem(k->b, batch, cg_i64(k, o->batch_mod), "");
   if (o->batch_stride) idx = LLVMBuildAdd(k->b, idx, LLVMBuildMul(k->b, batch, cg_i64(k, o->batch_stride), ""), "");
   if (row) idx = LLVMBuildAdd(k->b, idx, LLVMBuildMul(k->b, row, cg_i64(k, o->rs), ""), "");
-  if (col) idx = LLVMBuildAdd(k->b, idx, LLVMBuildMul(k->b, col, cg_i64(k, o->cs), ""), "");
+  if (col && o->panel > 0) { /* col is a vector's first column: the vector lies inside one panel */
+    LLVMValueRef pan = LLVMBuildUDiv(k->b, col, cg_i64(k, o->panel), "");
+    idx = LLVMBuildAdd(k->b, idx, LLVMBuildMul(k->b, pan, cg_i64(k, o->panel_stride), ""), "");
+    idx = LLVMBuildAdd(k->b, idx, LLVMBuildURem(k->b, col, cg_i64(k, o->panel), ""), "");
+  } else if (col) idx = LLVMBuildAdd(k->b, idx, LLVMBuildMul(k->b, col, cg_i64(k, o->cs), ""), "");
   return LLVMBuildInBoundsGEP2(k->b, k->m->t_f32, base_ptr(k, o), &idx, 1, "");
 }
 

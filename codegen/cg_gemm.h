@@ -18,6 +18,10 @@ typedef struct CgGemmOperand {
   int64_t batch_stride; /* between consecutive batch entries (0: shared by every entry) */
   int64_t batch_mod;    /* > 0: entry b uses (b % batch_mod) * batch_stride (per-group weights) */
   LLVMValueRef ptr;     /* CG_GEMM_PTR: a pointer made in the current function */
+  int64_t panel;        /* > 0 (B only): stored as panels of `panel` columns, column c of row r at
+                           (c / panel) * panel_stride + r * rs + c % panel (rs = panel when dense) */
+  int64_t panel_stride; /* elements between consecutive panels (K * panel for weights packed by
+                           passes/pack_weights.c) */
 } CgGemmOperand;
 
 typedef enum CgGemmBias { CG_BIAS_NONE, CG_BIAS_ROW, CG_BIAS_COL } CgGemmBias;
@@ -53,8 +57,8 @@ typedef struct CgGemm {
 /* Columns per microkernel tile (the width of a packed panel) for module m. */
 int64_t cg_gemm_nr(const CgModule *m);
 /* True when g fits the emitter: f32 everywhere, unit column strides for B (unless packed), C and R,
- * sizes > 0. */
-bool cg_gemm_supported(const CgGemm *g);
+ * sizes > 0, B's panels (if any) a whole number of the target's vectors wide. */
+bool cg_gemm_supported(const CgModule *m, const CgGemm *g);
 /* Emits g into kernel k (at its current position). */
 void cg_emit_gemm(CgKernel *k, const CgGemm *g);
 

@@ -520,8 +520,8 @@ static bool try_conv_gemm(CgKernel *k, Cv *cv) {
     g.bias = (CgGemmOperand){.src = CG_GEMM_IN, .index = cv->ib, .rs = 1, .cs = 1, .batch_stride = G > 1 ? cv->Mg : 0, .batch_mod = G};
   if (!pointwise) g.pack = conv_pack, g.pack_user = cv;
   g.act = cv->act, g.lo = cv->lo, g.hi = cv->hi;
-  if (cv->ir >= 0) g.resid = (CgGemmOperand){.src = CG_GEMM_IN, .index = cv->ir, .rs = cv->osz, .cs = 1, .batch_stride = cv->Mg * cv->osz};
-  if (!cg_gemm_supported(&g)) return false;
+  if (cv->ir >= 0) g.beta = 1, g.resid = (CgGemmOperand){.src = CG_GEMM_IN, .index = cv->ir, .rs = cv->osz, .cs = 1, .batch_stride = cv->Mg * cv->osz};
+  if (!cg_gemm_supported(k->m, &g)) return false;
   cg_emit_gemm(k, &g);
   return true;
 }

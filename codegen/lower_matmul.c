@@ -298,7 +298,7 @@ static bool try_shared_gemm(CgKernel *k, const Mm *mm) {
     if (mm->c_cs != 1 || cg_in_dtype(k, mm->ic) != KN_F32) return false;
     g.resid = operand(CG_GEMM_IN, mm->ic, mm->c_rs, 1, 0);
   }
-  if (!cg_gemm_supported(&g)) return false;
+  if (!cg_gemm_supported(k->m, &g)) return false;
   cg_emit_gemm(k, &g);
   return true;
 }
@@ -360,11 +360,13 @@ KnStatus cg_lower_matmul(CgKernel *k) {
  * activation, all in the shared GEMM's epilogue. */
 KnStatus cg_lower_fused_gemm(CgKernel *k) {
   const KnShape *a = cg_in_shape(k, 0), *w = cg_in_shape(k, 1), *y = cg_out_shape(k, 0);
-  if (ir_attr_int(k->node, "packed", 0)) return cg_unsupported(k, "packed weights");
-  int64_t K = w->dims[0].value, N = w->dims[1].value, M = cg_numel(a) / (K ? K : 1);
+  int64_t panel = ir_attr_int(k->node, "packed", 0);
+  int64_t K = w->dims[panel ? 1 : 0].value, N = panel ? ir_attr_int(k->node, "n", 0) : w->dims[1].value;
+  int64_t M = cg_numel(a) / (K ? K : 1);
   if (cg_numel(y) == 0) return KN_OK;
   CgGemm g = {.batch = 1, .M = M, .N = N, .K = K, .alpha = 1, .beta = 1,
               .a = operand(CG_GEMM_IN, 0, K, 1, 0), .b = operand(CG_GEMM_IN, 1, N, 1, 0), .c = operand(CG_GEMM_OUT, 0, N, 1, 0)};
+  if (panel) g.b.rs = panel, g.b.panel = panel, g.b.panel_stride = K * panel;
   if (lw_has(k, 2)) g.bias_kind = CG_BIAS_COL, g.bias = operand(CG_GEMM_IN, 2, 1, 1, 0);
   if (lw_has(k, 3)) {
     if (cg_numel(cg_in_shape(k, 3)) != cg_numel(y)) return cg_unsupported(k, "residual of another shape");
@@ -378,6 +380,7 @@ KnStatus cg_lower_fused_gemm(CgKernel *k) {
     g.hi = ir_attr_float(k->node, "max", 3.402823466e38f);
   }
   if (K == 0) return cg_unsupported(k, "K = 0");
+  if (!cg_gemm_supported(k->m, &g)) return cg_unsupported(k, "weights packed in panels narrower than a vector");
   cg_emit_gemm(k, &g);
   return KN_OK;
 }

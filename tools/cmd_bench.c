@@ -161,18 +161,24 @@ static void summarize(double *ms, int n, BenchResult *res) {
   res->mean_ms = sum / n;
 }
 
-/* Runs `runs` times; with times, records each run's wall time. */
+/* Runs `runs` times; with times, records each run's wall time. Each run's outputs go into an
+ * arena freed after it, as a serving loop consumes and frees them: keeping every run's outputs
+ * would hand each run fresh pages, and their page faults (costly in a VM) would be timed. */
 static KnStatus run_many(KnRunner *r, KnRtCtx *ctx, KnTensor **in, int runs, double *times, KnError *err) {
-  KnArena *a = ir_arena_new();
-  if (!a) return kn_fail(err, KN_ERR_NOMEM, "out of memory");
-  KnTensor **out = ir_arena_calloc(a, (size_t)kn_runner_model(r)->graph->n_outputs + 1, sizeof *out);
+  KnTensor **out = calloc((size_t)kn_runner_model(r)->graph->n_outputs + 1, sizeof *out);
   KnStatus st = out ? KN_OK : kn_fail(err, KN_ERR_NOMEM, "out of memory");
   for (int i = 0; st == KN_OK && i < runs; i++) {
+    KnArena *a = ir_arena_new();
+    if (!a) {
+      st = kn_fail(err, KN_ERR_NOMEM, "out of memory");
+      break;
+    }
     double t0 = cli_now_ms();
     st = kn_runner_run(r, ctx, in, a, out, err);
     if (times) times[i] = cli_now_ms() - t0;
+    ir_arena_free(a);
   }
-  ir_arena_free(a); /* outputs of every run: a few tensors each, freed at once */
+  free(out);
   return st;
 }
 
