@@ -9,20 +9,6 @@
 
 #include "passes/passes.h"
 
-/* The constant tensor behind v (an initializer), or NULL. */
-static const KnTensor *constant_of(const KnValue *v) { return v && v->init && !v->is_input ? v->init : NULL; }
-
-static bool is_f32_tensor(const KnValue *v) {
-  return v && v->type.kind == KN_TYPE_TENSOR && v->type.dtype == KN_F32 && v->type.shape.rank >= 0;
-}
-
-static bool same_concrete_shape(const KnShape *a, const KnShape *b) {
-  if (a->rank != b->rank || a->rank < 0) return false;
-  for (int d = 0; d < a->rank; d++)
-    if (a->dims[d].value < 0 || a->dims[d].value != b->dims[d].value) return false;
-  return true;
-}
-
 /* What the chain being matched has collected. */
 typedef struct Linear {
   KnNode *chain[6];
@@ -67,15 +53,16 @@ static bool match_head(KnGraph *g, KnNode *n, Linear *L, KnError *err) {
   bool gemm = n->op == KN_OP_Gemm;
   if ((n->op != KN_OP_MatMul && !gemm) || n->domain != KN_DOMAIN_ONNX) return false;
   KnValue *a = n->inputs[0], *w = n->inputs[1];
-  const KnTensor *wt = constant_of(w);
-  if (!is_f32_tensor(a) || !wt || wt->dtype != KN_F32 || wt->rank != 2 || !is_f32_tensor(n->outputs[0])) return false;
+  const KnTensor *wt = pass_constant_of(w);
+  if (!pass_is_f32_tensor(a) || !wt || wt->dtype != KN_F32 || wt->rank != 2 || !pass_is_f32_tensor(n->outputs[0]))
+    return false;
   if (a->type.shape.rank < 2 || a->type.shape.dims[a->type.shape.rank - 1].value <= 0) return false;
   bool tb = gemm && ir_attr_int(n, "transB", 0);
   if (gemm && (ir_attr_int(n, "transA", 0) || ir_attr_float(n, "alpha", 1) != 1.0f)) return false;
   *L = (Linear){.chain = {n}, .n_chain = 1, .a = a, .w = w, .result = n->outputs[0], .act = "",
                 .n_cols = wt->dims[tb ? 0 : 1]};
   if (gemm && n->n_inputs > 2 && n->inputs[2]) {
-    const KnTensor *c = constant_of(n->inputs[2]);
+    const KnTensor *c = pass_constant_of(n->inputs[2]);
     if (ir_attr_float(n, "beta", 1) != 1.0f || !bias_shaped(c, L->n_cols)) return false;
     int64_t dims[1] = {L->n_cols};
     if (!(L->bias = reshaped_init(g, c, 1, dims, err))) return false;
@@ -88,31 +75,20 @@ static bool match_head(KnGraph *g, KnNode *n, Linear *L, KnError *err) {
 static bool extend(KnGraph *g, Linear *L, KnError *err) {
   if (L->n_chain >= 6 || *L->act) return false;
   KnNode *c = (KnNode *)pass_only_consumer(g, L->result);
-  if (!c || c->domain != KN_DOMAIN_ONNX || !is_f32_tensor(c->outputs[0])) return false;
+  if (!c || c->domain != KN_DOMAIN_ONNX || !pass_is_f32_tensor(c->outputs[0])) return false;
   if (c->op == KN_OP_Add && !L->resid) {
     KnValue *other = c->inputs[0] == L->result ? c->inputs[1] : c->inputs[0];
-    if (other == L->result || !is_f32_tensor(other)) return false;
-    const KnTensor *t = constant_of(other);
+    if (other == L->result || !pass_is_f32_tensor(other)) return false;
+    const KnTensor *t = pass_constant_of(other);
     if (t && !L->bias && bias_shaped(t, L->n_cols)) {
       int64_t dims[1] = {L->n_cols};
       if (!(L->bias = reshaped_init(g, t, 1, dims, err))) return false;
-    } else if (!t && same_concrete_shape(&other->type.shape, &L->result->type.shape)) {
+    } else if (!t && pass_same_concrete_shape(&other->type.shape, &L->result->type.shape)) {
       L->resid = other;
     } else {
       return false;
     }
-  } else if (c->op == KN_OP_Relu) {
-    L->act = "Relu";
-  } else if (c->op == KN_OP_Clip && c->opset >= 11) {
-    const KnTensor *lo = c->n_inputs > 1 ? constant_of(c->inputs[1]) : NULL;
-    const KnTensor *hi = c->n_inputs > 2 ? constant_of(c->inputs[2]) : NULL;
-    if ((c->n_inputs > 1 && c->inputs[1] && (!lo || lo->numel != 1 || lo->dtype != KN_F32)) ||
-        (c->n_inputs > 2 && c->inputs[2] && (!hi || hi->numel != 1 || hi->dtype != KN_F32)))
-      return false;
-    L->act = "Clip";
-    L->lo = lo ? ((const float *)lo->data)[0] : -3.402823466e38f;
-    L->hi = hi ? ((const float *)hi->data)[0] : 3.402823466e38f;
-  } else {
+  } else if (!pass_match_activation(c, &L->act, &L->lo, &L->hi)) {
     return false;
   }
   L->chain[L->n_chain++] = c;

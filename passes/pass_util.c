@@ -1,4 +1,4 @@
-/* pass_util.c - use marking shared by the passes. */
+/* pass_util.c - use marking, chain replacement and operand tests shared by the passes. */
 #include <stdio.h>
 #include <string.h>
 
@@ -84,4 +84,44 @@ KnNode *pass_replace_chain(KnGraph *g, KnNode *const *chain, int n_chain, KnOp o
   for (int i = 0; i < n_chain; i++) keep[chain[i]->id] = false;
   ir_graph_remove_nodes(g, keep);
   return n;
+}
+
+const KnTensor *pass_constant_of(const KnValue *v) { return v && v->init && !v->is_input ? v->init : NULL; }
+
+bool pass_is_f32_tensor(const KnValue *v) {
+  return v && v->type.kind == KN_TYPE_TENSOR && v->type.dtype == KN_F32 && v->type.shape.rank >= 0;
+}
+
+bool pass_same_concrete_shape(const KnShape *a, const KnShape *b) {
+  if (a->rank != b->rank || a->rank < 0) return false;
+  for (int d = 0; d < a->rank; d++)
+    if (a->dims[d].value < 0 || a->dims[d].value != b->dims[d].value) return false;
+  return true;
+}
+
+/* A scalar f32 bound of Clip: absent (dflt), or a constant of one element. */
+static bool clip_bound(const KnNode *c, int i, float dflt, float *out) {
+  *out = dflt;
+  if (c->n_inputs <= i || !c->inputs[i]) return true;
+  const KnTensor *t = pass_constant_of(c->inputs[i]);
+  if (!t || t->numel != 1 || t->dtype != KN_F32) return false;
+  *out = ((const float *)t->data)[0];
+  return true;
+}
+
+bool pass_match_activation(const KnNode *c, const char **act, float *lo, float *hi) {
+  if (c->domain != KN_DOMAIN_ONNX) return false;
+  if (c->op == KN_OP_Relu) {
+    *act = "Relu";
+    return true;
+  }
+  if (c->op != KN_OP_Clip) return false;
+  float l, h;
+  if (c->opset >= 11) { /* bounds became inputs at opset 11 */
+    if (!clip_bound(c, 1, -3.402823466e38f, &l) || !clip_bound(c, 2, 3.402823466e38f, &h)) return false;
+  } else {
+    l = ir_attr_float(c, "min", -3.402823466e38f), h = ir_attr_float(c, "max", 3.402823466e38f);
+  }
+  *act = "Clip", *lo = l, *hi = h;
+  return true;
 }

@@ -79,5 +79,15 @@ const KnNode *pass_only_consumer(const KnGraph *g, const KnValue *v);
  * failure. */
 KnNode *pass_replace_chain(KnGraph *g, KnNode *const *chain, int n_chain, KnOp op, KnValue *const *inputs,
                            int n_inputs, KnError *err);
+/* The constant tensor behind v (an initializer that is not also a graph input), or NULL. */
+const KnTensor *pass_constant_of(const KnValue *v);
+/* Whether v is an f32 tensor of known rank. */
+bool pass_is_f32_tensor(const KnValue *v);
+/* Whether a and b have the same rank and the same dims, all concrete. */
+bool pass_same_concrete_shape(const KnShape *a, const KnShape *b);
+/* Whether c is an activation the fused ops apply in their epilogue: Relu, or Clip with constant
+ * scalar f32 bounds (inputs from opset 11, attributes before); sets act to "Relu" or "Clip" and,
+ * for Clip, lo and hi (+-FLT_MAX for an absent bound). */
+bool pass_match_activation(const KnNode *c, const char **act, float *lo, float *hi);
 
 #endif

@@ -34,10 +34,11 @@ double bench_node_flops(const KnNode *n) {
     return 2 * numel_of(y) * (double)dim_of(x, -1);
   case KN_OP_Gemm: return 2 * numel_of(y) * (double)(ir_attr_int(n, "transA", 0) ? dim_of(x, 0) : dim_of(x, 1));
   case KN_OP_Conv:
+  case KN_OP_FusedConv:
   case KN_OP_ConvTranspose:
     for (int d = 1; d < w->type.shape.rank; d++) per_out *= (double)dim_of(w, d);
     /* ConvTranspose: each input element scatters into C_out/group x kernel */
-    return 2 * (n->op == KN_OP_Conv ? numel_of(y) : numel_of(x)) * per_out;
+    return 2 * (n->op == KN_OP_ConvTranspose ? numel_of(x) : numel_of(y)) * per_out;
   default: return 0;
   }
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
-"""check_fusion.py --kiln KILN - the fusion passes, before and after, on small models with odd
-sizes: for each pattern, `kiln bench --time-passes --json` says how many nodes the pass left (the
-whole chain becomes one node, or, for patterns it must not touch, nothing changes), and `kiln run`
-with the pass and with --disable-pass=PASS must both match numpy (float64, computed here)."""
+"""check_fusion.py --kiln KILN - the fusion passes (fuse_linear, fuse_conv), before and after, on
+small models with odd sizes: for each pattern, `kiln bench --time-passes --json` says how many nodes
+the pass left (the whole chain becomes one node, or, for patterns it must not touch, nothing
+changes), and `kiln run` with the pass and with --disable-pass=PASS must both match numpy (float64,
+computed here)."""
 import argparse
 import json
 import os
@@ -18,18 +19,20 @@ RTOL, ATOL = 1e-4, 1e-4
 failures = []
 
 
-def model(nodes, inputs, inits, out_shape):
+def model(nodes, inputs, inits, out_shape, opset=13, extra_outputs=()):
+    """extra_outputs: (name, shape) of outputs after "y"."""
+    outs = [("y", out_shape)] + list(extra_outputs)
     g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)],
+                          [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in outs],
                           [numpy_helper.from_array(v, n) for n, v in inits.items()])
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
 
 
 def relu(x):
     return np.maximum(x, 0)
 
 
-def cases(rng):
+def linear_cases(rng):
     """(name, model, feeds, expected y, nodes left by fuse_linear)."""
     r = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
     out = []
@@ -71,7 +74,156 @@ def run(cmd):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 
-def check_case(kiln, work, name, m, feeds, ref, nodes_after):
+def conv(x, w, b=None, stride=1, pads=(0, 0), group=1):
+    """ONNX Conv in float64 for 1-D and 2-D: x [N, C, H(, W)], w [M, C/group, kh(, kw)]."""
+    one_d = x.ndim == 3
+    if one_d:
+        x, w = x[..., None], w[..., None]
+    x, w = x.astype(np.float64), w.astype(np.float64)
+    n, _, h, wd = x.shape
+    m, cg, kh, kw = w.shape
+    ph, pw = pads
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    oh, ow = (h + 2 * ph - kh) // stride + 1, (wd + 2 * pw - kw) // stride + 1
+    out = np.zeros((n, m, oh, ow))
+    mg = m // group
+    for g in range(group):
+        xs, ws = xp[:, g * cg:(g + 1) * cg], w[g * mg:(g + 1) * mg]
+        for i in range(kh):
+            for j in range(kw):
+                patch = xs[:, :, i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride]
+                out[:, g * mg:(g + 1) * mg] += np.einsum("ncij,mc->nmij", patch, ws[:, :, i, j])
+    if b is not None:
+        out += b.astype(np.float64).reshape(1, m, 1, 1)
+    return out[..., 0] if one_d else out
+
+
+def batchnorm(y, scale, beta, mean, var, eps=1e-5):
+    sh = (1, -1) + (1,) * (y.ndim - 2)
+    c = lambda v: v.astype(np.float64).reshape(sh)  # noqa: E731
+    return (y - c(mean)) / np.sqrt(c(var) + eps) * c(scale) + c(beta)
+
+
+def bn_params(rng, m, prefix="bn"):
+    """BatchNormalization's constants (positive variance) named prefix_scale, ... in input order."""
+    v = [rng.standard_normal(m), rng.standard_normal(m), rng.standard_normal(m), rng.uniform(0.2, 2.0, m)]
+    names = [f"{prefix}_{k}" for k in ("scale", "beta", "mean", "var")]
+    return names, {n: a.astype(np.float32) for n, a in zip(names, v)}
+
+
+def conv_cases(rng):
+    """(name, model, feeds, expected outputs, nodes left by fuse_conv)."""
+    r = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
+    out = []
+    # Conv -> BatchNormalization folds into a plain Conv (3 -> 17 channels, kernel 3, stride 2)
+    x, w, b = r(2, 3, 13, 13), r(17, 3, 3, 3), r(17)
+    bn, p = bn_params(rng, 17)
+    m = model([helper.make_node("Conv", ["x", "w", "b"], ["t"], pads=[1, 1, 1, 1], strides=[2, 2]),
+               helper.make_node("BatchNormalization", ["t"] + bn, ["y"], epsilon=1e-3)],
+              [("x", [2, 3, 13, 13])], {"w": w, "b": b, **p}, [2, 17, 7, 7])
+    ref = batchnorm(conv(x, w, b, 2, (1, 1)), *(p[n] for n in bn), eps=1e-3)
+    out.append(("conv_bn_3to17_s2", m, {"x": x}, [ref], 1))
+    # depthwise (17 groups) without bias -> BatchNormalization -> Relu: one FusedConv
+    x, w = r(1, 17, 5, 5), r(17, 1, 3, 3)
+    bn, p = bn_params(rng, 17)
+    m = model([helper.make_node("Conv", ["x", "w"], ["t"], pads=[1, 1, 1, 1], group=17),
+               helper.make_node("BatchNormalization", ["t"] + bn, ["u"]), helper.make_node("Relu", ["u"], ["y"])],
+              [("x", [1, 17, 5, 5])], {"w": w, **p}, [1, 17, 5, 5])
+    out.append(("depthwise17_bn_relu", m, {"x": x}, [relu(batchnorm(conv(x, w, None, 1, (1, 1), 17), *p.values()))], 1))
+    # 1 -> 3 channels, kernel 1, spatial 1: Mul by [3,1,1], Add of [1,3,1,1] (operands swapped), Clip(0, 6)
+    x, w, b, s, a = r(3, 1, 1, 1), r(3, 1, 1, 1), r(3), r(3, 1, 1), r(1, 3, 1, 1)
+    lo, hi = np.array(0, np.float32), np.array(6, np.float32)
+    m = model([helper.make_node("Conv", ["x", "w", "b"], ["t"]), helper.make_node("Mul", ["t", "s"], ["u"]),
+               helper.make_node("Add", ["a", "u"], ["v"]), helper.make_node("Clip", ["v", "lo", "hi"], ["y"])],
+              [("x", [3, 1, 1, 1])], {"w": w, "b": b, "s": s, "a": a, "lo": lo, "hi": hi}, [3, 3, 1, 1])
+    ref = np.clip(conv(x, w, b) * s + a, 0, 6)
+    out.append(("conv1to3_k1_mul_add_clip6", m, {"x": x}, [ref], 1))
+    # residual Add (graph input first) -> Relu, 17 -> 17 channels, 13x13, kernel 3
+    x, w, b, res = r(1, 17, 13, 13), r(17, 17, 3, 3), r(17), r(1, 17, 13, 13)
+    m = model([helper.make_node("Conv", ["x", "w", "b"], ["t"], pads=[1, 1, 1, 1]),
+               helper.make_node("Add", ["r", "t"], ["u"]), helper.make_node("Relu", ["u"], ["y"])],
+              [("x", [1, 17, 13, 13]), ("r", [1, 17, 13, 13])], {"w": w, "b": b}, [1, 17, 13, 13])
+    out.append(("conv17_residual_relu", m, {"x": x, "r": res}, [relu(conv(x, w, b, 1, (1, 1)) + res)], 1))
+    # 2 groups, stride 2, residual only (no activation)
+    x, w, b, res = r(2, 4, 13, 13), r(6, 2, 3, 3), r(6), r(2, 6, 7, 7)
+    m = model([helper.make_node("Conv", ["x", "w", "b"], ["t"], pads=[1, 1, 1, 1], strides=[2, 2], group=2),
+               helper.make_node("Add", ["t", "r"], ["y"])],
+              [("x", [2, 4, 13, 13]), ("r", [2, 6, 7, 7])], {"w": w, "b": b}, [2, 6, 7, 7])
+    out.append(("conv_g2_s2_residual", m, {"x": x, "r": res}, [conv(x, w, b, 2, (1, 1), 2) + res], 1))
+    # opset 10: BatchNormalization, residual, Clip with attribute bounds
+    x, w, res = r(1, 3, 5, 5), r(5, 3, 1, 1), r(1, 5, 5, 5)
+    bn, p = bn_params(rng, 5)
+    m = model([helper.make_node("Conv", ["x", "w"], ["t"]), helper.make_node("BatchNormalization", ["t"] + bn, ["u"]),
+               helper.make_node("Add", ["u", "r"], ["v"]), helper.make_node("Clip", ["v"], ["y"], min=-0.5, max=0.75)],
+              [("x", [1, 3, 5, 5]), ("r", [1, 5, 5, 5])], {"w": w, **p}, [1, 5, 5, 5], opset=10)
+    ref = np.clip(batchnorm(conv(x, w), *p.values()) + res, -0.5, 0.75)
+    out.append(("opset10_conv_bn_residual_clip", m, {"x": x, "r": res}, [ref], 1))
+    # 1-D conv, scalar Mul, Relu
+    x, w, b, s = r(1, 3, 13), r(17, 3, 3), r(17), np.array(-1.5, np.float32)
+    m = model([helper.make_node("Conv", ["x", "w", "b"], ["t"], strides=[2]),
+               helper.make_node("Mul", ["s", "t"], ["u"]), helper.make_node("Relu", ["u"], ["y"])],
+              [("x", [1, 3, 13])], {"w": w, "b": b, "s": s}, [1, 17, 6])
+    out.append(("conv1d_scalar_mul_relu", m, {"x": x}, [relu(conv(x, w, b, 2) * -1.5)], 1))
+    # W shared by two Convs, one followed by BatchNormalization: the other must still see the old W
+    x, w = r(1, 3, 5, 5), r(3, 3, 3, 3)
+    bn, p = bn_params(rng, 3)
+    m = model([helper.make_node("Conv", ["x", "w"], ["t1"]), helper.make_node("BatchNormalization", ["t1"] + bn, ["u"]),
+               helper.make_node("Conv", ["x", "w"], ["t2"]), helper.make_node("Add", ["u", "t2"], ["y"])],
+              [("x", [1, 3, 5, 5])], {"w": w, **p}, [1, 3, 3, 3])
+    out.append(("shared_weight_bn_residual", m, {"x": x}, [batchnorm(conv(x, w), *p.values()) + conv(x, w)], 2))
+    # depthwise 3 channels, stride 2, residual, Clip(0, 6); and 1 channel (also depthwise), residual, Relu
+    x, w, b, res = r(1, 3, 13, 13), r(3, 1, 3, 3), r(3), r(1, 3, 7, 7)
+    m = model([helper.make_node("Conv", ["x", "w", "b"], ["t"], pads=[1, 1, 1, 1], strides=[2, 2], group=3),
+               helper.make_node("Add", ["t", "r"], ["u"]), helper.make_node("Clip", ["u", "lo", "hi"], ["y"])],
+              [("x", [1, 3, 13, 13]), ("r", [1, 3, 7, 7])], {"w": w, "b": b, "lo": lo, "hi": hi}, [1, 3, 7, 7])
+    ref = np.clip(conv(x, w, b, 2, (1, 1), 3) + res, 0, 6)
+    out.append(("depthwise3_s2_residual_clip6", m, {"x": x, "r": res}, [ref], 1))
+    x, w, res = r(2, 1, 13, 13), r(1, 1, 3, 3), r(2, 1, 11, 11)
+    m = model([helper.make_node("Conv", ["x", "w"], ["t"]), helper.make_node("Add", ["t", "r"], ["u"]),
+               helper.make_node("Relu", ["u"], ["y"])],
+              [("x", [2, 1, 13, 13]), ("r", [2, 1, 11, 11])], {"w": w}, [2, 1, 11, 11])
+    out.append(("conv1ch_residual_relu", m, {"x": x, "r": res}, [relu(conv(x, w) + res)], 1))
+    # must not fold: a BatchNormalization statistic is not a constant (the mean is a graph input)
+    x, w = r(1, 3, 5, 5), r(5, 3, 3, 3)
+    bn, p = bn_params(rng, 5)
+    mean = p.pop(bn[2])
+    m = model([helper.make_node("Conv", ["x", "w"], ["t"]), helper.make_node("BatchNormalization", ["t"] + bn, ["y"])],
+              [("x", [1, 3, 5, 5]), (bn[2], [5])], {"w": w, **p}, [1, 5, 3, 3])
+    ref = batchnorm(conv(x, w), p[bn[0]], p[bn[1]], mean, p[bn[3]])
+    out.append(("bn_variable_mean_not_folded", m, {"x": x, bn[2]: mean}, [ref], 2))
+    # must not fuse: the Add's other operand is broadcast ([1, 17, 1, 1], not a constant)
+    x, w, c = r(1, 3, 5, 5), r(17, 3, 3, 3), r(1, 17, 1, 1)
+    m = model([helper.make_node("Conv", ["x", "w"], ["t"]), helper.make_node("Add", ["t", "c"], ["u"]),
+               helper.make_node("Relu", ["u"], ["y"])],
+              [("x", [1, 3, 5, 5]), ("c", [1, 17, 1, 1])], {"w": w}, [1, 17, 3, 3])
+    out.append(("broadcast_add_not_fused", m, {"x": x, "c": c}, [relu(conv(x, w) + c)], 3))
+    # must not fuse: the Conv's result is used twice (the Relu and the Mul)
+    x, w = r(1, 1, 5, 5), r(3, 1, 3, 3)
+    m = model([helper.make_node("Conv", ["x", "w"], ["t"]), helper.make_node("Relu", ["t"], ["u"]),
+               helper.make_node("Mul", ["u", "t"], ["y"])], [("x", [1, 1, 5, 5])], {"w": w}, [1, 3, 3, 3])
+    t = conv(x, w)
+    out.append(("conv_result_used_twice_not_fused", m, {"x": x}, [relu(t) * t], 3))
+    # only Conv + Add fuse: the Add's result is used twice, so the Relu stays
+    x, w, res = r(1, 3, 5, 5), r(3, 3, 1, 1), r(1, 3, 5, 5)
+    m = model([helper.make_node("Conv", ["x", "w"], ["t"]), helper.make_node("Add", ["t", "r"], ["u"]),
+               helper.make_node("Relu", ["u"], ["v"]), helper.make_node("Mul", ["u", "v"], ["y"])],
+              [("x", [1, 3, 5, 5]), ("r", [1, 3, 5, 5])], {"w": w}, [1, 3, 5, 5])
+    u = conv(x, w) + res
+    out.append(("residual_used_twice_relu_kept", m, {"x": x, "r": res}, [u * relu(u)], 3))
+    # must not fuse: W is not a constant
+    x, w = r(1, 3, 5, 5), r(3, 3, 3, 3)
+    m = model([helper.make_node("Conv", ["x", "w"], ["t"]), helper.make_node("Relu", ["t"], ["y"])],
+              [("x", [1, 3, 5, 5]), ("w", [3, 3, 3, 3])], {}, [1, 3, 3, 3])
+    out.append(("variable_conv_weight_not_fused", m, {"x": x, "w": w}, [relu(conv(x, w))], 2))
+    # must not fuse: the Conv's result is a graph output as well as the Relu's input
+    x, w = r(1, 3, 5, 5), r(3, 3, 3, 3)
+    m = model([helper.make_node("Conv", ["x", "w"], ["y"]), helper.make_node("Relu", ["y"], ["z"])],
+              [("x", [1, 3, 5, 5])], {"w": w}, [1, 3, 3, 3], extra_outputs=[("z", [1, 3, 3, 3])])
+    out.append(("conv_output_is_graph_output", m, {"x": x}, [conv(x, w), relu(conv(x, w))], 2))
+    return out
+
+
+def check_case(kiln, work, pass_name, name, m, feeds, refs, nodes_after):
     d = os.path.join(work, name)
     os.makedirs(os.path.join(d, "in"))
     path = os.path.join(d, "model.onnx")
@@ -85,19 +237,21 @@ def check_case(kiln, work, name, m, feeds, ref, nodes_after):
     if r.returncode != 0:
         failures.append(f"{name}: kiln bench failed: {r.stderr.strip()}")
         return
-    rec = [p for p in json.loads(r.stdout)["passes"] if p["name"] == "fuse_linear"]
+    rec = [p for p in json.loads(r.stdout)["passes"] if p["name"] == pass_name]
     if not rec or rec[0]["nodes_after"] != nodes_after:
-        failures.append(f"{name}: fuse_linear left {rec[0]['nodes_after'] if rec else '?'} nodes, expected {nodes_after}")
-    for label, extra in (("fused", []), ("unfused", ["--disable-pass=fuse_linear"])):
+        left = rec[0]["nodes_after"] if rec else "?"
+        failures.append(f"{name}: {pass_name} left {left} nodes, expected {nodes_after}")
+    for label, extra in (("fused", []), ("unfused", [f"--disable-pass={pass_name}"])):
         out = os.path.join(d, label)
         r = run([kiln, "run", path, "--inputs", os.path.join(d, "in"), "--output-dir", out, "--threads", "2"] + extra)
         if r.returncode != 0:
             failures.append(f"{name} {label}: kiln run failed: {r.stderr.strip()}")
             continue
-        got = numpy_helper.to_array(onnx.load_tensor(os.path.join(out, "output_0.pb")))
-        if got.shape != ref.shape or not np.allclose(got, ref, rtol=RTOL, atol=ATOL):
-            err = np.max(np.abs(got - ref)) if got.shape == ref.shape else f"shape {got.shape}"
-            failures.append(f"{name} {label}: differs from numpy (max abs err {err})")
+        for k, ref in enumerate(refs):
+            got = numpy_helper.to_array(onnx.load_tensor(os.path.join(out, f"output_{k}.pb")))
+            if got.shape != ref.shape or not np.allclose(got, ref, rtol=RTOL, atol=ATOL):
+                err = np.max(np.abs(got - ref)) if got.shape == ref.shape else f"shape {got.shape}"
+                failures.append(f"{name} {label}: output {k} differs from numpy (max abs err {err})")
     print(f"{'ok  ' if not any(f.startswith(name) for f in failures) else 'FAIL'} {name}")
 
 
@@ -107,8 +261,10 @@ def main():
     args = ap.parse_args()
     rng = np.random.default_rng(7)
     with tempfile.TemporaryDirectory() as work:
-        for c in cases(rng):
-            check_case(args.kiln, work, *c)
+        for name, m, feeds, ref, nodes in linear_cases(rng):
+            check_case(args.kiln, work, "fuse_linear", name, m, feeds, [ref], nodes)
+        for c in conv_cases(rng):
+            check_case(args.kiln, work, "fuse_conv", *c)
     for f in failures:
         print("FAIL", f)
     print(f"fusion: {len(failures)} failures")
