@@ -1,7 +1,8 @@
-/* lower_conv.c - Conv, ConvInteger, QLinearConv and ConvTranspose over 1-D..3-D inputs. f32 Conv
- * (-O1 and up, not depthwise) is the shared GEMM of cg_gemm.h over im2col panels packed on the
- * fly; other float Conv runs blocks of output channels against tiles of gathered input rows (an
- * i-k-j GEMM whose inner loop walks a long unit-stride output tile); depthwise Conv and
+/* lower_conv.c - Conv, kiln.FusedConv, ConvInteger, QLinearConv and ConvTranspose over 1-D..3-D
+ * inputs. f32 Conv (-O1 and up, not depthwise) is the shared GEMM of cg_gemm.h over im2col panels
+ * packed on the fly, f32 depthwise Conv the row-vectorized kernel of lower_conv_dw.c; other float
+ * Conv runs blocks of output channels against tiles of gathered input rows (an i-k-j GEMM whose
+ * inner loop walks a long unit-stride output tile), and the remaining depthwise Conv and
  * ConvTranspose walk one (batch, channel) plane per parallel iteration, tap by tap, each row's
  * valid range precomputed; integer and quantized convs use a per-output-element loop with an i32
  * accumulator. */

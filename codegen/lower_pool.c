@@ -1,10 +1,12 @@
 /* lower_pool.c - pooling: MaxPool (with Indices), AveragePool, LpPool, the Global* pools,
  * MaxUnpool, MaxRoiPool and RoiAlign. Every (batch, channel) plane is one parallel iteration;
  * window taps that fall in the padding are skipped through per-position tap ranges computed at
- * compile time, so the loops carry no bounds checks. */
+ * compile time, so the loops carry no bounds checks. f32 1-D/2-D MaxPool and AveragePool at -O1
+ * and up use the row-vectorized window walk of lower_conv_dw.c instead. */
 #include <math.h>
 
 #include "codegen/lower_conv.h"
+#include "codegen/lower_conv_dw.h"
 
 typedef enum { POOL_MAX, POOL_AVG, POOL_LP } PoolKind;
 
@@ -175,6 +177,10 @@ KnStatus cg_lower_pool(CgKernel *k) {
   pl.isz = pl.w.in[0] * pl.w.in[1] * pl.w.in[2];
   pl.osz = pl.w.out[0] * pl.w.out[1] * pl.w.out[2];
   int64_t planes = x->dims[0].value * x->dims[1].value;
+  /* -O1 and up: f32 max / average rows as vectors (lower_conv_dw.c); Indices keep these loops */
+  if (k->m->opt_level >= 1 && pl.t == KN_F32 && pl.kind != POOL_LP && !pl.indices && planes * pl.osz > 0 &&
+      cg_try_pool_rows(k, &pl.w, planes, pl.kind == POOL_MAX, pl.include_pad))
+    return KN_OK;
   bool ok = pad_counts(&pl);
   if (ok && planes * pl.osz > 0) {
     int64_t work = pl.osz * pl.w.k[0] * pl.w.k[1] * pl.w.k[2];
