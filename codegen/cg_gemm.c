@@ -401,16 +401,26 @@ static void packed_body(CgKernel *k, LLVMValueRef i, void *user) {
   packed_strip(k, p, panel, batch, grp, n0);
 }
 
+static int64_t lcm(int64_t a, int64_t b) {
+  int64_t x = a, y = b;
+  while (y) {
+    int64_t r = x % y;
+    x = y, y = r;
+  }
+  return a / x * b;
+}
+
 static void emit_packed(CgKernel *k, const CgGemm *g) {
   Pk p = {.g = g, .s = tile_shape(k->m, g->M)};
   p.kc = g->kc > 0 ? g->kc : g->K <= 384 ? g->K : 256;
   if (p.kc > g->K) p.kc = g->K;
   p.nkb = (g->K + p.kc - 1) / p.kc;
   p.kc = (g->K + p.nkb - 1) / p.nkb; /* even blocks: no short last panel */
-  if (g->K % K_UNROLL == 0) { /* every block a multiple of the unroll: no remainder loop */
-    p.kc += (K_UNROLL - p.kc % K_UNROLL) % K_UNROLL;
-    p.nkb = (g->K + p.kc - 1) / p.kc;
-  }
+  /* every block a multiple of the unroll (no remainder loop) and of kc_multiple */
+  int64_t unit = lcm(g->K % K_UNROLL == 0 ? K_UNROLL : 1, g->kc_multiple > 0 ? g->kc_multiple : 1);
+  p.kc += (unit - p.kc % unit) % unit;
+  if (p.kc > g->K) p.kc = g->K;
+  p.nkb = (g->K + p.kc - 1) / p.kc;
   p.strips = (g->N + p.s.nr - 1) / p.s.nr;
   /* Few strips (a 7x7 map): split the rows too, each group packing its own copy of the panel,
    * into about 8 work items in all (a few per thread) and at least 4 tiles per group, so packing

@@ -52,6 +52,8 @@ typedef struct CgGemm {
   CgGemmPackFn pack;
   void *pack_user;
   int64_t kc;           /* rows of K per panel (0: the emitter picks) */
+  int64_t kc_multiple;  /* > 0: every panel but the last starts and ends on a multiple of this (a
+                           conv's taps per channel, so a panel holds whole channels) */
 } CgGemm;
 
 /* Columns per microkernel tile (the width of a packed panel) for module m. */

@@ -487,6 +487,68 @@ static void conv_pack(CgKernel *k, void *user, LLVMValueRef panel, int64_t nr, L
   lw_loop_end_nounroll(k, &l);
 }
 
+/* ---- stride-1 rows, whole channels per panel ----------------------------------------------- *
+ * With kc_multiple = taps, a panel holds whole channels, so the K loop can run over channels with
+ * the taps unrolled inside: which lanes of a tap are inside the image, and where each output-row
+ * segment reads, depend on the strip and the tap but not on the channel. They are computed once
+ * per strip, and each panel row is then only its masked loads and a store. */
+#define TAPS_UNROLLED_MAX 27
+
+typedef struct TapRead {
+  LLVMValueRef mask[4]; /* per output-row segment: the lanes this tap reads */
+  LLVMValueRef off[4];  /* per segment: the element index of lane 0 in the channel plane */
+} TapRead;
+
+static void tap_reads(CgKernel *k, const PackCtx *pc, const PixVec *pv, LLVMValueRef ok_cols, int64_t tap, TapRead *tr) {
+  const LwWindow *w = &pc->cv->w;
+  int64_t t2 = tap % w->k[2], t1 = tap / w->k[2] % w->k[1], t0 = tap / (w->k[2] * w->k[1]);
+  int64_t sh[3] = {t0 * w->d[0], t1 * w->d[1], t2 * w->d[2]}, off = (sh[0] * w->in[1] + sh[1]) * w->in[2] + sh[2];
+  LLVMValueRef ok = ok_cols;
+  for (int i = 0; i < LW_MAX_SP; i++) {
+    if (dim_always_inside(w, i)) continue;
+    LLVMValueRef ci = LLVMBuildAdd(k->b, pv->coord[i], const_i32v(pc, sh[i]), "");
+    ok = LLVMBuildAnd(k->b, ok, LLVMBuildICmp(k->b, LLVMIntULT, ci, const_i32v(pc, w->in[i]), ""), "");
+  }
+  for (int sg = 0; sg < pc->nseg; sg++) {
+    tr->mask[sg] = LLVMBuildAnd(k->b, ok, pv->seg_mask[sg], "");
+    tr->off[sg] = lw_addc(k, pv->seg_off[sg], off);
+  }
+}
+
+/* The CgGemmPackFn of a stride-1 conv whose panels hold whole channels (k0, kc multiples of the
+ * taps): panel[c * taps + t][j] = x[channel k0 / taps + c] read through tap t. */
+static void conv_pack_taps(CgKernel *k, void *user, LLVMValueRef panel, int64_t nr, LLVMValueRef batch, LLVMValueRef n0,
+                           LLVMValueRef cols, LLVMValueRef k0, LLVMValueRef kc) {
+  const Cv *cv = user;
+  int lanes = k->m->vec_lanes > 0 ? k->m->vec_lanes : 4, nv = (int)(nr / lanes);
+  PackCtx pc = {cv, LLVMVectorType(k->m->t_i32, (unsigned)lanes), LLVMVectorType(k->m->t_f32, (unsigned)lanes), lanes,
+                row_segments(&cv->w, lanes)};
+  PixVec pv[2];
+  TapRead tr[TAPS_UNROLLED_MAX][2];
+  for (int v = 0; v < nv && v < 2; v++) {
+    pixel_vector(k, &pc, n0, v * lanes, &pv[v]);
+    LLVMValueRef ok_cols = col_mask(k, &pc, v * lanes, cols);
+    for (int64_t t = 0; t < cv->ksz; t++) tap_reads(k, &pc, &pv[v], ok_cols, t, &tr[t][v]);
+  }
+  LLVMValueRef ch0 = lw_divc(k, k0, cv->ksz);
+  LLVMValueRef xbat = cg_elem_ptr(k, k->in[cv->ix], KN_F32, lw_add(k, lw_mulc(k, batch, cv->Cg * cv->isz), lw_mulc(k, ch0, cv->isz)));
+  LLVMTypeRef ov[2] = {pc.vf, k->m->t_ptr};
+  CgLoop l = cg_loop_begin(k, cg_i64(k, 0), lw_divc(k, kc, cv->ksz));
+  LLVMValueRef xb = cg_elem_ptr(k, xbat, KN_F32, lw_mulc(k, l.i, cv->isz));
+  LLVMValueRef row0 = lw_mulc(k, l.i, cv->ksz);
+  for (int64_t t = 0; t < cv->ksz; t++)
+    for (int v = 0; v < nv; v++) {
+      LLVMValueRef x = LLVMConstNull(pc.vf);
+      for (int sg = 0; v < 2 && sg < pc.nseg; sg++) {
+        LLVMValueRef args[4] = {LLVMBuildGEP2(k->b, k->m->t_f32, xb, &tr[t][v].off[sg], 1, ""), cg_i32(k, 4), tr[t][v].mask[sg], x};
+        x = masked_op(k, "llvm.masked.load", ov, args);
+      }
+      LLVMValueRef at = lw_addc(k, lw_mulc(k, lw_addc(k, row0, t), nr), (int64_t)v * lanes);
+      LLVMSetAlignment(LLVMBuildStore(k->b, x, cg_elem_ptr(k, panel, KN_F32, at)), 4);
+    }
+  lw_loop_end_nounroll(k, &l);
+}
+
 /* Whether the i32 indices of conv_pack cannot overflow. */
 static bool conv_gemm_fits(const Cv *cv) {
   const LwWindow *w = &cv->w;
@@ -520,6 +582,9 @@ static bool try_conv_gemm(CgKernel *k, Cv *cv) {
     g.bias_kind = CG_BIAS_ROW,
     g.bias = (CgGemmOperand){.src = CG_GEMM_IN, .index = cv->ib, .rs = 1, .cs = 1, .batch_stride = G > 1 ? cv->Mg : 0, .batch_mod = G};
   if (!pointwise) g.pack = conv_pack, g.pack_user = cv;
+  int lanes = k->m->vec_lanes > 0 ? k->m->vec_lanes : 4;
+  if (!pointwise && row_segments(w, lanes) > 0 && cv->ksz <= TAPS_UNROLLED_MAX)
+    g.pack = conv_pack_taps, g.kc_multiple = cv->ksz;
   g.act = cv->act, g.lo = cv->lo, g.hi = cv->hi;
   if (cv->ir >= 0) g.beta = 1, g.resid = (CgGemmOperand){.src = CG_GEMM_IN, .index = cv->ir, .rs = cv->osz, .cs = 1, .batch_stride = cv->Mg * cv->osz};
   if (!cg_gemm_supported(k->m, &g)) return false;
