@@ -1,9 +1,9 @@
 #!/usr/bin/python3
-"""check_fusion.py --kiln KILN - the fusion passes (fuse_linear, fuse_conv), before and after, on
+"""check_fusion.py --kiln KILN - the fusion passes (fuse_linear, fuse_conv) and pack_weights, before and after, on
 small models with odd sizes: for each pattern, `kiln bench --time-passes --json` says how many nodes
 the pass left (the whole chain becomes one node, or, for patterns it must not touch, nothing
-changes), and `kiln run` with the pass and with --disable-pass=PASS must both match numpy (float64,
-computed here)."""
+changes; pack_weights: how many weights it repacked), and `kiln run` with the pass and with
+--disable-pass=PASS must both match numpy (float64, computed here)."""
 import argparse
 import json
 import os
@@ -36,7 +36,7 @@ def linear_cases(rng):
     """(name, model, feeds, expected y, nodes left by fuse_linear)."""
     r = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
     out = []
-    for M, K, N in [(1, 5, 3), (7, 17, 33), (13, 64, 100), (128, 256, 31)]:
+    for M, K, N in [(1, 5, 3), (7, 17, 33), (13, 64, 100), (128, 256, 31), (1, 300, 16), (3, 40, 17), (25, 7, 48)]:
         a, w, b = r(M, K), r(K, N), r(N)
         m = model([helper.make_node("MatMul", ["a", "w"], ["t"]), helper.make_node("Add", ["t", "b"], ["u"]),
                    helper.make_node("Relu", ["u"], ["y"])], [("a", [M, K])], {"w": w, "b": b}, [M, N])
@@ -223,8 +223,8 @@ def conv_cases(rng):
     return out
 
 
-def check_case(kiln, work, pass_name, name, m, feeds, refs, nodes_after):
-    d = os.path.join(work, name)
+def check_case(kiln, work, pass_name, name, m, feeds, refs, nodes_after, rewrites=None):
+    d = os.path.join(work, f"{pass_name}_{name}")
     os.makedirs(os.path.join(d, "in"))
     path = os.path.join(d, "model.onnx")
     onnx.save(m, path)
@@ -241,6 +241,8 @@ def check_case(kiln, work, pass_name, name, m, feeds, refs, nodes_after):
     if not rec or rec[0]["nodes_after"] != nodes_after:
         left = rec[0]["nodes_after"] if rec else "?"
         failures.append(f"{name}: {pass_name} left {left} nodes, expected {nodes_after}")
+    if rec and rewrites is not None and rec[0]["rewrites"] != rewrites:
+        failures.append(f"{name}: {pass_name} made {rec[0]['rewrites']} rewrites, expected {rewrites}")
     for label, extra in (("fused", []), ("unfused", [f"--disable-pass={pass_name}"])):
         out = os.path.join(d, label)
         r = run([kiln, "run", path, "--inputs", os.path.join(d, "in"), "--output-dir", out, "--threads", "2"] + extra)
@@ -263,6 +265,9 @@ def main():
     with tempfile.TemporaryDirectory() as work:
         for name, m, feeds, ref, nodes in linear_cases(rng):
             check_case(args.kiln, work, "fuse_linear", name, m, feeds, [ref], nodes)
+            # pack_weights repacks the constant W of every kiln.FusedGemm: one per case here
+            packed = 0 if name.startswith("variable_weight") else 1
+            check_case(args.kiln, work, "pack_weights", name, m, feeds, [ref], nodes, packed)
         for c in conv_cases(rng):
             check_case(args.kiln, work, "fuse_conv", *c)
     for f in failures:
