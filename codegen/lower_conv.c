@@ -584,7 +584,7 @@ static bool try_conv_gemm(CgKernel *k, Cv *cv) {
   if (!pointwise) g.pack = conv_pack, g.pack_user = cv;
   int lanes = k->m->vec_lanes > 0 ? k->m->vec_lanes : 4;
   if (!pointwise && row_segments(w, lanes) > 0 && cv->ksz <= TAPS_UNROLLED_MAX)
-    g.pack = conv_pack_taps, g.kc_multiple = cv->ksz;
+    g.pack = conv_pack_taps, g.pack_user = cv, g.kc_multiple = cv->ksz;
   g.act = cv->act, g.lo = cv->lo, g.hi = cv->hi;
   if (cv->ir >= 0) g.beta = 1, g.resid = (CgGemmOperand){.src = CG_GEMM_IN, .index = cv->ir, .rs = cv->osz, .cs = 1, .batch_stride = cv->Mg * cv->osz};
   if (!cg_gemm_supported(k->m, &g)) return false;
