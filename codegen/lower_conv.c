@@ -291,10 +291,11 @@ static void emit_blocked(CgKernel *k, const Cv *cv) {
 
 /* ---- float Conv as the shared GEMM (cg_gemm.h) -------------------------------------------- *
  * Per (image, group): Y[Mg][pixels] = W[Mg][Cg * taps] x im2col(X)[Cg * taps][pixels] + bias. A
- * 1x1, stride-1, unpadded conv reads X as B as it is; any other conv packs B panel by panel: the
- * input coordinates of a strip's pixels are computed once per panel, then each row k = (channel,
- * tap) is one offset added to them, read with a plain vector load where the pixels are
- * consecutive inputs inside the image and with a masked gather elsewhere (padding, row ends,
+ * 1x1, stride-1, unpadded conv reads X as B as it is; any other conv packs B panel by panel. With
+ * up to TAPS_UNROLLED_MAX taps, panels hold whole channels and the packer unrolls the taps (below);
+ * beyond that, the input coordinates of a strip's pixels are computed once per panel, then each row
+ * k = (channel, tap) is one offset added to them, read with a plain vector load where the pixels
+ * are consecutive inputs inside the image and with a masked gather elsewhere (padding, row ends,
  * strides). Indices within one channel plane are i32 (conv_gemm_fits checks they fit). */
 
 /* Dim i's input coordinate o*s - pb + t*d is inside [0, in) for every output o and tap t. */
@@ -487,36 +488,80 @@ static void conv_pack(CgKernel *k, void *user, LLVMValueRef panel, int64_t nr, L
   lw_loop_end_nounroll(k, &l);
 }
 
-/* ---- stride-1 rows, whole channels per panel ----------------------------------------------- *
+/* ---- whole channels per panel --------------------------------------------------------------- *
  * With kc_multiple = taps, a panel holds whole channels, so the K loop can run over channels with
- * the taps unrolled inside: which lanes of a tap are inside the image, and where each output-row
- * segment reads, depend on the strip and the tap but not on the channel. They are computed once
- * per strip, and each panel row is then only its masked loads and a store. */
+ * the taps unrolled inside: which lanes of a tap are inside the image and where they read depend
+ * on the strip and the tap but not on the channel. They are computed once per strip, and each
+ * panel row is then only its loads and a store: a masked load per output-row segment at stride 1;
+ * at other strides a masked gather, or for stride 2 with the vector in one output row and inside
+ * the image, two loads and a de-interleave (a branch that goes the same way for every channel). */
 #define TAPS_UNROLLED_MAX 27
 
 typedef struct TapRead {
-  LLVMValueRef mask[4]; /* per output-row segment: the lanes this tap reads */
-  LLVMValueRef off[4];  /* per segment: the element index of lane 0 in the channel plane */
+  LLVMValueRef mask[4]; /* stride 1, per output-row segment: the lanes this tap reads */
+  LLVMValueRef off[4];  /* stride 1, per segment: the element index of lane 0 in the channel plane */
+  LLVMValueRef ok, idx; /* strided: the lanes inside, and their element indices (<lanes x i64>) */
+  LLVMValueRef pair;    /* stride 2: i1, every lane inside and in one output row */
+  LLVMValueRef first;   /* stride 2: the element index of lane 0 (i64) */
 } TapRead;
 
 static void tap_reads(CgKernel *k, const PackCtx *pc, const PixVec *pv, LLVMValueRef ok_cols, int64_t tap, TapRead *tr) {
   const LwWindow *w = &pc->cv->w;
+  LLVMBuilderRef b = k->b;
   int64_t t2 = tap % w->k[2], t1 = tap / w->k[2] % w->k[1], t0 = tap / (w->k[2] * w->k[1]);
   int64_t sh[3] = {t0 * w->d[0], t1 * w->d[1], t2 * w->d[2]}, off = (sh[0] * w->in[1] + sh[1]) * w->in[2] + sh[2];
   LLVMValueRef ok = ok_cols;
   for (int i = 0; i < LW_MAX_SP; i++) {
     if (dim_always_inside(w, i)) continue;
-    LLVMValueRef ci = LLVMBuildAdd(k->b, pv->coord[i], const_i32v(pc, sh[i]), "");
-    ok = LLVMBuildAnd(k->b, ok, LLVMBuildICmp(k->b, LLVMIntULT, ci, const_i32v(pc, w->in[i]), ""), "");
+    LLVMValueRef ci = LLVMBuildAdd(b, pv->coord[i], const_i32v(pc, sh[i]), "");
+    ok = LLVMBuildAnd(b, ok, LLVMBuildICmp(b, LLVMIntULT, ci, const_i32v(pc, w->in[i]), ""), "");
   }
   for (int sg = 0; sg < pc->nseg; sg++) {
-    tr->mask[sg] = LLVMBuildAnd(k->b, ok, pv->seg_mask[sg], "");
+    tr->mask[sg] = LLVMBuildAnd(b, ok, pv->seg_mask[sg], "");
     tr->off[sg] = lw_addc(k, pv->seg_off[sg], off);
   }
+  if (pc->nseg) return;
+  LLVMValueRef idx = LLVMBuildAdd(b, pv->base, const_i32v(pc, off), "");
+  tr->ok = ok;
+  tr->idx = LLVMBuildSExt(b, idx, LLVMVectorType(k->m->t_i64, (unsigned)pc->lanes), "");
+  tr->first = LLVMBuildSExt(b, LLVMBuildExtractElement(b, idx, cg_i32(k, 0), ""), k->m->t_i64, "");
+  LLVMTypeRef mt = LLVMIntTypeInContext(k->m->ctx, (unsigned)pc->lanes);
+  LLVMValueRef all = LLVMBuildICmp(b, LLVMIntEQ, LLVMBuildBitCast(b, ok, mt, ""), LLVMConstAllOnes(mt), "");
+  tr->pair = w->s[2] == 2 ? LLVMBuildAnd(b, all, pv->one_row, "") : LLVMConstInt(k->m->t_i1, 0, 0);
 }
 
-/* The CgGemmPackFn of a stride-1 conv whose panels hold whole channels (k0, kc multiples of the
- * taps): panel[c * taps + t][j] = x[channel k0 / taps + c] read through tap t. */
+/* One panel row's vector through tap tr from channel plane xb. */
+static LLVMValueRef tap_load(CgKernel *k, const PackCtx *pc, const TapRead *tr, LLVMValueRef xb) {
+  LLVMBuilderRef b = k->b;
+  LLVMValueRef x = LLVMConstNull(pc->vf);
+  LLVMTypeRef ov[2] = {pc->vf, k->m->t_ptr};
+  for (int sg = 0; sg < pc->nseg; sg++) {
+    LLVMValueRef args[4] = {LLVMBuildGEP2(b, k->m->t_f32, xb, (LLVMValueRef *)&tr->off[sg], 1, ""), cg_i32(k, 4), tr->mask[sg], x};
+    x = masked_op(k, "llvm.masked.load", ov, args);
+  }
+  if (pc->nseg) return x;
+  LLVMValueRef res = cg_var(k, pc->vf, NULL);
+  CgIf c = cg_if_begin(k, tr->pair);
+  if (pc->cv->w.s[2] == 2) { /* lanes read x[i0 + 2j]: vectors at i0 and i0 + n - 1 cover them */
+    int n = pc->lanes;
+    LLVMValueRef i1 = lw_addc(k, tr->first, n - 1);
+    LLVMValueRef v0 = LLVMBuildLoad2(b, pc->vf, LLVMBuildGEP2(b, k->m->t_f32, xb, (LLVMValueRef *)&tr->first, 1, ""), "");
+    LLVMValueRef v1 = LLVMBuildLoad2(b, pc->vf, LLVMBuildGEP2(b, k->m->t_f32, xb, &i1, 1, ""), "");
+    LLVMSetAlignment(v0, 4), LLVMSetAlignment(v1, 4);
+    LLVMValueRef e[64];
+    for (int j = 0; j < n; j++) e[j] = cg_i32(k, 2 * j < n ? 2 * j : n + 2 * j - (n - 1));
+    LLVMBuildStore(b, LLVMBuildShuffleVector(b, v0, v1, LLVMConstVector(e, (unsigned)n), ""), res);
+  }
+  cg_if_else(k, &c);
+  LLVMTypeRef gv[2] = {pc->vf, LLVMVectorType(k->m->t_ptr, (unsigned)pc->lanes)};
+  LLVMValueRef args[4] = {LLVMBuildGEP2(b, k->m->t_f32, xb, (LLVMValueRef *)&tr->idx, 1, ""), cg_i32(k, 4), tr->ok, LLVMConstNull(pc->vf)};
+  LLVMBuildStore(b, masked_op(k, "llvm.masked.gather", gv, args), res);
+  cg_if_end(k, &c);
+  return LLVMBuildLoad2(b, pc->vf, res, "");
+}
+
+/* The CgGemmPackFn of a conv whose panels hold whole channels (k0, kc multiples of the taps):
+ * panel[c * taps + t][j] = x[channel k0 / taps + c] read through tap t. */
 static void conv_pack_taps(CgKernel *k, void *user, LLVMValueRef panel, int64_t nr, LLVMValueRef batch, LLVMValueRef n0,
                            LLVMValueRef cols, LLVMValueRef k0, LLVMValueRef kc) {
   const Cv *cv = user;
@@ -532,17 +577,12 @@ static void conv_pack_taps(CgKernel *k, void *user, LLVMValueRef panel, int64_t 
   }
   LLVMValueRef ch0 = lw_divc(k, k0, cv->ksz);
   LLVMValueRef xbat = cg_elem_ptr(k, k->in[cv->ix], KN_F32, lw_add(k, lw_mulc(k, batch, cv->Cg * cv->isz), lw_mulc(k, ch0, cv->isz)));
-  LLVMTypeRef ov[2] = {pc.vf, k->m->t_ptr};
   CgLoop l = cg_loop_begin(k, cg_i64(k, 0), lw_divc(k, kc, cv->ksz));
   LLVMValueRef xb = cg_elem_ptr(k, xbat, KN_F32, lw_mulc(k, l.i, cv->isz));
   LLVMValueRef row0 = lw_mulc(k, l.i, cv->ksz);
   for (int64_t t = 0; t < cv->ksz; t++)
     for (int v = 0; v < nv; v++) {
-      LLVMValueRef x = LLVMConstNull(pc.vf);
-      for (int sg = 0; v < 2 && sg < pc.nseg; sg++) {
-        LLVMValueRef args[4] = {LLVMBuildGEP2(k->b, k->m->t_f32, xb, &tr[t][v].off[sg], 1, ""), cg_i32(k, 4), tr[t][v].mask[sg], x};
-        x = masked_op(k, "llvm.masked.load", ov, args);
-      }
+      LLVMValueRef x = v < 2 ? tap_load(k, &pc, &tr[t][v], xb) : LLVMConstNull(pc.vf);
       LLVMValueRef at = lw_addc(k, lw_mulc(k, lw_addc(k, row0, t), nr), (int64_t)v * lanes);
       LLVMSetAlignment(LLVMBuildStore(k->b, x, cg_elem_ptr(k, panel, KN_F32, at)), 4);
     }
@@ -581,10 +621,10 @@ static bool try_conv_gemm(CgKernel *k, Cv *cv) {
   if (lw_has(k, cv->ib))
     g.bias_kind = CG_BIAS_ROW,
     g.bias = (CgGemmOperand){.src = CG_GEMM_IN, .index = cv->ib, .rs = 1, .cs = 1, .batch_stride = G > 1 ? cv->Mg : 0, .batch_mod = G};
-  if (!pointwise) g.pack = conv_pack, g.pack_user = cv;
-  int lanes = k->m->vec_lanes > 0 ? k->m->vec_lanes : 4;
-  if (!pointwise && row_segments(w, lanes) > 0 && cv->ksz <= TAPS_UNROLLED_MAX)
+  if (!pointwise && cv->ksz <= TAPS_UNROLLED_MAX) /* panels of whole channels, taps unrolled */
     g.pack = conv_pack_taps, g.pack_user = cv, g.kc_multiple = cv->ksz;
+  else if (!pointwise)
+    g.pack = conv_pack, g.pack_user = cv;
   g.act = cv->act, g.lo = cv->lo, g.hi = cv->hi;
   if (cv->ir >= 0) g.beta = 1, g.resid = (CgGemmOperand){.src = CG_GEMM_IN, .index = cv->ir, .rs = cv->osz, .cs = 1, .batch_stride = cv->Mg * cv->osz};
   if (!cg_gemm_supported(k->m, &g)) return false;
