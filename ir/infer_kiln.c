@@ -58,3 +58,17 @@ KnStatus infer_fused_conv(KnNode *node, KnError *err) {
     if ((st = ib_check_dim(node, ib_dim(node, 3, d), y->shape.dims[d], "residual dim vs output", err))) return st;
   return ib_check_same_dtype(node, 0, 3, err);
 }
+
+/* kiln.Gelu(X) {approximate}: Y = X * Phi(X) elementwise, like X; approximate "none" (erf) or
+ * "tanh". */
+KnStatus infer_gelu(KnNode *node, KnError *err) {
+  const KnType *x;
+  KnStatus st = ib_tensor(node, 0, &x, err);
+  if (st) return st;
+  if (x->dtype != KN_UNDEF && !ir_dtype_is_float(x->dtype))
+    return ir_infer_fail(err, node, KN_ERR_INVALID, "X is %s, expected a float type", ir_dtype_name(x->dtype));
+  const char *approx = ir_attr_string(node, "approximate", "none");
+  if (strcmp(approx, "none") != 0 && strcmp(approx, "tanh") != 0)
+    return ir_infer_fail(err, node, KN_ERR_INVALID, "approximate is '%s', expected \"none\" or \"tanh\"", approx);
+  return ir_set_output_type(node, 0, x, err);
+}

@@ -1,11 +1,12 @@
 #!/usr/bin/python3
-"""check_fusion.py --kiln KILN - the fusion passes (fuse_linear, fuse_conv) and pack_weights, before and after, on
+"""check_fusion.py --kiln KILN - the fusion passes (fuse_linear, fuse_conv, fuse_norm) and pack_weights, before and after, on
 small models with odd sizes: for each pattern, `kiln bench --time-passes --json` says how many nodes
 the pass left (the whole chain becomes one node, or, for patterns it must not touch, nothing
 changes; pack_weights: how many weights it repacked), and `kiln run` with the pass and with
 --disable-pass=PASS must both match numpy (float64, computed here)."""
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -223,6 +224,136 @@ def conv_cases(rng):
     return out
 
 
+def layer_norm(x, gamma=None, beta=None, eps=1e-5):
+    x = x.astype(np.float64)
+    m = x.mean(-1, keepdims=True)
+    y = (x - m) / np.sqrt(((x - m) ** 2).mean(-1, keepdims=True) + eps)
+    return y * (1 if gamma is None else gamma.astype(np.float64)) + (0 if beta is None else beta.astype(np.float64))
+
+
+def ln_nodes(x="x", y="y", square="pow", axis=-1, gamma="g", beta="b", eps="eps", mean_out="m"):
+    """LayerNorm as torch exports it, x -> y; gamma/beta None to leave that step out."""
+    n = [helper.make_node("ReduceMean", [x], [mean_out], axes=[axis]), helper.make_node("Sub", [x, mean_out], ["d"])]
+    n.append(helper.make_node("Pow", ["d", "two"], ["sq"]) if square == "pow" else helper.make_node("Mul", ["d", "d"], ["sq"]))
+    n += [helper.make_node("ReduceMean", ["sq"], ["v"], axes=[axis]), helper.make_node("Add", ["v", eps], ["ve"]),
+          helper.make_node("Sqrt", ["ve"], ["s"])]
+    steps = [("Mul", gamma), ("Add", beta)]
+    steps = [(op, c) for op, c in steps if c is not None]
+    cur = "nd"
+    n.append(helper.make_node("Div", ["d", "s"], [y if not steps else cur]))
+    for k, (op, c) in enumerate(steps):
+        out = y if k == len(steps) - 1 else f"{cur}{k}"
+        n.append(helper.make_node(op, [cur, c] if k == 0 else [c, cur], [out]))  # operand order varies
+        cur = out
+    return n
+
+
+def norm_cases(rng):
+    """(name, model, feeds, expected outputs, nodes left by fuse_norm, rewrites)."""
+    r = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
+    two, eps = np.array(2, np.float32), np.array(1e-5, np.float32)
+    out = []
+    for shape, square, params in [((2, 1), "pow", "gb"), ((4, 3), "mul", "gb"), ((2, 5, 17), "pow", "gb"),
+                                  ((1, 7, 256), "mul", "gb"), ((3, 17), "pow", "g"), ((2, 3, 256), "pow", ""),
+                                  ((5, 1, 3), "mul", "b"), ((1, 9, 17), "pow", "gb_rank3")]:
+        c = shape[-1]
+        x, g, b = r(*shape), r(c), r(c)
+        if params == "gb_rank3":
+            g, b = g.reshape(1, 1, c), b.reshape(1, 1, c)
+        inits = {"two": two, "eps": eps}
+        if "g" in params:
+            inits["g"] = g
+        if "b" in params:
+            inits["b"] = b
+        m = model(ln_nodes(square=square, gamma="g" if "g" in params else None, beta="b" if "b" in params else None,
+                           axis=-1 if c != 17 else len(shape) - 1),
+                  [("x", list(shape))], inits, list(shape))
+        ref = layer_norm(x, g if "g" in params else None, b if "b" in params else None)
+        out.append((f"layernorm_{'x'.join(map(str, shape))}_{square}_{params or 'plain'}", m, {"x": x}, [ref], 1, 1))
+    # a larger epsilon, read from the graph
+    x, g, b = r(2, 4, 33), r(33), r(33)
+    m = model(ln_nodes(), [("x", [2, 4, 33])], {"two": two, "eps": np.array(0.1, np.float32), "g": g, "b": b}, [2, 4, 33])
+    out.append(("layernorm_eps0.1", m, {"x": x}, [layer_norm(x, g, b, 0.1)], 1, 1))
+    # must not fuse: the mean is over axis 1, not the last one
+    x, g, b = r(2, 5, 5), r(5), r(5)
+    m = model(ln_nodes(axis=1), [("x", [2, 5, 5])], {"two": two, "eps": eps, "g": g, "b": b}, [2, 5, 5])
+    xd = x.astype(np.float64)
+    mu = xd.mean(1, keepdims=True)
+    ref = (xd - mu) / np.sqrt(((xd - mu) ** 2).mean(1, keepdims=True) + 1e-5) * g + b
+    out.append(("layernorm_axis1_not_fused", m, {"x": x}, [ref], 9, 0))
+    # must not fuse: the mean is a graph output too
+    x = r(3, 8)
+    m = model(ln_nodes(mean_out="z", gamma=None, beta=None), [("x", [3, 8])], {"two": two, "eps": eps}, [3, 8],
+              extra_outputs=[("z", [3, 1])])
+    out.append(("layernorm_mean_used_twice_not_fused", m, {"x": x}, [layer_norm(x), x.astype(np.float64).mean(-1, keepdims=True)], 7, 0))
+    # must not fuse: epsilon is a graph input
+    x, g = r(3, 8), r(8)
+    m = model(ln_nodes(beta=None), [("x", [3, 8]), ("eps", [])], {"two": two, "g": g}, [3, 8])
+    out.append(("layernorm_variable_eps_not_fused", m, {"x": x, "eps": eps}, [layer_norm(x, g)], 8, 0))
+    return out + gelu_cases(rng)
+
+
+def gelu_ref(x, tanh=False):
+    x = x.astype(np.float64)
+    if tanh:
+        return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1 + np.vectorize(math.erf)(x / np.sqrt(2)))
+
+
+def gelu_cases(rng):
+    r = lambda *s: (2 * rng.standard_normal(s)).astype(np.float32)  # noqa: E731
+    f = lambda v: np.array(v, np.float32)  # noqa: E731
+    consts = {"sqrt2": f(1.4142135), "rsqrt2": f(0.70710678), "one": f(1), "half": f(0.5),
+              "beta": f(0.7978845608), "kappa": f(0.044715), "three": f(3)}
+    mk = helper.make_node
+    out = []
+    # torch's erf export: Div -> Erf -> Add(., 1) -> Mul(x, .) -> Mul(., 0.5)
+    x = r(2, 7, 33)
+    nodes = [mk("Div", ["x", "sqrt2"], ["a"]), mk("Erf", ["a"], ["e"]), mk("Add", ["e", "one"], ["e1"]),
+             mk("Mul", ["x", "e1"], ["p"]), mk("Mul", ["p", "half"], ["y"])]
+    m = model(nodes, [("x", [2, 7, 33])], consts, [2, 7, 33])
+    out.append(("gelu_erf_torch", m, {"x": x}, [gelu_ref(x)], 1, 1))
+    # Mul by 1/sqrt 2, (0.5 * x) * e1 with operands swapped, rank 1 of odd length
+    x = r(17)
+    nodes = [mk("Mul", ["rsqrt2", "x"], ["a"]), mk("Mul", ["half", "x"], ["h"]), mk("Erf", ["a"], ["e"]),
+             mk("Add", ["one", "e"], ["e1"]), mk("Mul", ["e1", "h"], ["y"])]
+    out.append(("gelu_erf_half_x_first", model(nodes, [("x", [17])], consts, [17]), {"x": x}, [gelu_ref(x)], 1, 1))
+    # (e1 * 0.5) * x
+    x = r(3, 1)
+    nodes = [mk("Div", ["x", "sqrt2"], ["a"]), mk("Erf", ["a"], ["e"]), mk("Add", ["e", "one"], ["e1"]),
+             mk("Mul", ["half", "e1"], ["p"]), mk("Mul", ["x", "p"], ["y"])]
+    out.append(("gelu_erf_half_e1_first", model(nodes, [("x", [3, 1])], consts, [3, 1]), {"x": x}, [gelu_ref(x)], 1, 1))
+    # torch's tanh export: 0.5 * (x * (1 + tanh(beta * (x + kappa * (x * (x * x))))))
+    x = r(4, 129)
+    nodes = [mk("Mul", ["x", "x"], ["x2"]), mk("Mul", ["x", "x2"], ["x3"]), mk("Mul", ["kappa", "x3"], ["k3"]),
+             mk("Add", ["x", "k3"], ["u"]), mk("Mul", ["beta", "u"], ["t"]), mk("Tanh", ["t"], ["th"]),
+             mk("Add", ["one", "th"], ["e1"]), mk("Mul", ["x", "e1"], ["p"]), mk("Mul", ["half", "p"], ["y"])]
+    m = model(nodes, [("x", [4, 129])], consts, [4, 129])
+    out.append(("gelu_tanh_torch", m, {"x": x}, [gelu_ref(x, True)], 1, 1))
+    # tanh with Pow(x, 3) and (0.5 * x) * e1, operands swapped
+    x = r(1, 3, 31)
+    nodes = [mk("Pow", ["x", "three"], ["x3"]), mk("Mul", ["x3", "kappa"], ["k3"]), mk("Add", ["k3", "x"], ["u"]),
+             mk("Mul", ["u", "beta"], ["t"]), mk("Tanh", ["t"], ["th"]), mk("Add", ["th", "one"], ["e1"]),
+             mk("Mul", ["x", "half"], ["h"]), mk("Mul", ["h", "e1"], ["y"])]
+    m = model(nodes, [("x", [1, 3, 31])], consts, [1, 3, 31])
+    out.append(("gelu_tanh_pow_half_x", m, {"x": x}, [gelu_ref(x, True)], 1, 1))
+    # must not fuse: divided by 2 instead of sqrt 2
+    x = r(2, 9)
+    nodes = [mk("Div", ["x", "two"], ["a"]), mk("Erf", ["a"], ["e"]), mk("Add", ["e", "one"], ["e1"]),
+             mk("Mul", ["x", "e1"], ["p"]), mk("Mul", ["p", "half"], ["y"])]
+    m = model(nodes, [("x", [2, 9])], {**consts, "two": f(2)}, [2, 9])
+    ref = 0.5 * x.astype(np.float64) * (1 + np.vectorize(math.erf)(x.astype(np.float64) / 2))
+    out.append(("gelu_wrong_constant_not_fused", m, {"x": x}, [ref], 5, 0))
+    # must not fuse: 1 + erf is a graph output too
+    x = r(2, 9)
+    nodes = [mk("Div", ["x", "sqrt2"], ["a"]), mk("Erf", ["a"], ["e"]), mk("Add", ["e", "one"], ["z"]),
+             mk("Mul", ["x", "z"], ["p"]), mk("Mul", ["p", "half"], ["y"])]
+    m = model(nodes, [("x", [2, 9])], consts, [2, 9], extra_outputs=[("z", [2, 9])])
+    e1 = 1 + np.vectorize(math.erf)(x.astype(np.float64) / np.sqrt(2))
+    out.append(("gelu_shared_erf_not_fused", m, {"x": x}, [gelu_ref(x), e1], 5, 0))
+    return out
+
+
 def check_case(kiln, work, pass_name, name, m, feeds, refs, nodes_after, rewrites=None):
     d = os.path.join(work, f"{pass_name}_{name}")
     os.makedirs(os.path.join(d, "in"))
@@ -270,6 +401,8 @@ def main():
             check_case(args.kiln, work, "pack_weights", name, m, feeds, [ref], nodes, packed)
         for c in conv_cases(rng):
             check_case(args.kiln, work, "fuse_conv", *c)
+        for c in norm_cases(rng):
+            check_case(args.kiln, work, "fuse_norm", *c)
     for f in failures:
         print("FAIL", f)
     print(f"fusion: {len(failures)} failures")
