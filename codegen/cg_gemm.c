@@ -401,6 +401,16 @@ static void packed_body(CgKernel *k, LLVMValueRef i, void *user) {
   packed_strip(k, p, panel, batch, grp, n0);
 }
 
+/* A GEMM below this many multiply-adds runs on one thread: waking another costs microseconds,
+ * more than the whole product (a batch-1 dense layer). */
+#define PARALLEL_MIN_FMAS (1 << 17)
+
+/* The parallel grain for `items` work items: all of them in one chunk when the GEMM is small. */
+static int64_t gemm_grain(const CgGemm *g, int64_t items) {
+  double fmas = (double)g->batch * (double)g->M * (double)g->N * (double)g->K;
+  return fmas < PARALLEL_MIN_FMAS ? items : 1;
+}
+
 static int64_t lcm(int64_t a, int64_t b) {
   int64_t x = a, y = b;
   while (y) {
@@ -431,7 +441,7 @@ static void emit_packed(CgKernel *k, const CgGemm *g) {
   if (groups < 1) groups = 1;
   p.per_group = (full_tiles + groups - 1) / groups;
   p.groups = p.per_group ? (full_tiles + p.per_group - 1) / p.per_group : 1;
-  cg_parallel_for(k, items * p.groups, 1, packed_body, &p);
+  cg_parallel_for(k, items * p.groups, gemm_grain(g, items * p.groups), packed_body, &p);
 }
 
 void cg_emit_gemm(CgKernel *k, const CgGemm *g) {
@@ -444,5 +454,6 @@ void cg_emit_gemm(CgKernel *k, const CgGemm *g) {
   w.strips = (g->N + w.s.nr - 1) / w.s.nr;
   w.blocks = (g->M + w.s.mb - 1) / w.s.mb;
   /* one work item is at least a few microseconds of FMAs: no chunking below that */
-  cg_parallel_for(k, g->batch * w.strips * w.blocks, 1, gemm_body, &w);
+  int64_t items = g->batch * w.strips * w.blocks;
+  cg_parallel_for(k, items, gemm_grain(g, items), gemm_body, &w);
 }
