@@ -404,25 +404,17 @@ static LLVMValueRef pack_rows(CgKernel *k, const PackCtx *pc, const PixVec *pv, 
   return res;
 }
 
-/* Other strides: a masked gather, but for stride 2 inside one output row with every lane in the
- * image, two loads and a shuffle. */
-static LLVMValueRef pack_strided(CgKernel *k, const PackCtx *pc, const PixVec *pv, LLVMValueRef xb,
-                                 LLVMValueRef shift, LLVMValueRef ok) {
+/* Lanes reading x[idx] (<lanes x i64>) where ok: a masked gather, or when pair (i1; stride 2, every
+ * lane inside and in one output row) two loads from first = idx[0] and a de-interleave. */
+static LLVMValueRef strided_load(CgKernel *k, const PackCtx *pc, LLVMValueRef xb, LLVMValueRef pair, LLVMValueRef first,
+                                 LLVMValueRef idx, LLVMValueRef ok) {
   LLVMBuilderRef b = k->b;
   int n = pc->lanes;
-  LLVMValueRef idx = LLVMBuildAdd(b, pv->base, splat_i32(k, pc, LLVMBuildTrunc(b, shift, k->m->t_i32, "")), "");
   LLVMValueRef res = cg_var(k, pc->vf, NULL);
-  LLVMValueRef go = LLVMConstInt(k->m->t_i1, 0, 0);
-  if (pc->cv->w.s[2] == 2) {
-    LLVMTypeRef mt = LLVMIntTypeInContext(k->m->ctx, (unsigned)n);
-    LLVMValueRef all = LLVMBuildICmp(b, LLVMIntEQ, LLVMBuildBitCast(b, ok, mt, ""), LLVMConstAllOnes(mt), "");
-    go = LLVMBuildAnd(b, all, pv->one_row, "");
-  }
-  CgIf c = cg_if_begin(k, go);
+  CgIf c = cg_if_begin(k, pair);
   if (pc->cv->w.s[2] == 2) { /* lanes read x[i0 + 2j]: vectors at i0 and i0 + n - 1 cover them */
-    LLVMValueRef i0 = LLVMBuildSExt(b, LLVMBuildExtractElement(b, idx, cg_i32(k, 0), ""), k->m->t_i64, "");
-    LLVMValueRef i1 = lw_addc(k, i0, n - 1);
-    LLVMValueRef v0 = LLVMBuildLoad2(b, pc->vf, LLVMBuildGEP2(b, k->m->t_f32, xb, &i0, 1, ""), "");
+    LLVMValueRef i1 = lw_addc(k, first, n - 1);
+    LLVMValueRef v0 = LLVMBuildLoad2(b, pc->vf, LLVMBuildGEP2(b, k->m->t_f32, xb, &first, 1, ""), "");
     LLVMValueRef v1 = LLVMBuildLoad2(b, pc->vf, LLVMBuildGEP2(b, k->m->t_f32, xb, &i1, 1, ""), "");
     LLVMSetAlignment(v0, 4), LLVMSetAlignment(v1, 4);
     LLVMValueRef e[64];
@@ -430,12 +422,29 @@ static LLVMValueRef pack_strided(CgKernel *k, const PackCtx *pc, const PixVec *p
     LLVMBuildStore(b, LLVMBuildShuffleVector(b, v0, v1, LLVMConstVector(e, (unsigned)n), ""), res);
   }
   cg_if_else(k, &c);
-  LLVMValueRef wide = LLVMBuildSExt(b, idx, LLVMVectorType(k->m->t_i64, (unsigned)n), "");
   LLVMTypeRef ov[2] = {pc->vf, LLVMVectorType(k->m->t_ptr, (unsigned)n)};
-  LLVMValueRef args[4] = {LLVMBuildGEP2(b, k->m->t_f32, xb, &wide, 1, ""), cg_i32(k, 4), ok, LLVMConstNull(pc->vf)};
+  LLVMValueRef args[4] = {LLVMBuildGEP2(b, k->m->t_f32, xb, &idx, 1, ""), cg_i32(k, 4), ok, LLVMConstNull(pc->vf)};
   LLVMBuildStore(b, masked_op(k, "llvm.masked.gather", ov, args), res);
   cg_if_end(k, &c);
   return LLVMBuildLoad2(b, pc->vf, res, "");
+}
+
+/* Whether stride 2 can take strided_load's two loads: every lane ok and in one output row. */
+static LLVMValueRef pair_ok(CgKernel *k, const PackCtx *pc, const PixVec *pv, LLVMValueRef ok) {
+  if (pc->cv->w.s[2] != 2) return LLVMConstInt(k->m->t_i1, 0, 0);
+  LLVMTypeRef mt = LLVMIntTypeInContext(k->m->ctx, (unsigned)pc->lanes);
+  LLVMValueRef all = LLVMBuildICmp(k->b, LLVMIntEQ, LLVMBuildBitCast(k->b, ok, mt, ""), LLVMConstAllOnes(mt), "");
+  return LLVMBuildAnd(k->b, all, pv->one_row, "");
+}
+
+/* Other strides, one panel row: strided_load from the strip's pixels shifted by one tap. */
+static LLVMValueRef pack_strided(CgKernel *k, const PackCtx *pc, const PixVec *pv, LLVMValueRef xb,
+                                 LLVMValueRef shift, LLVMValueRef ok) {
+  LLVMBuilderRef b = k->b;
+  LLVMValueRef idx = LLVMBuildAdd(b, pv->base, splat_i32(k, pc, LLVMBuildTrunc(b, shift, k->m->t_i32, "")), "");
+  LLVMValueRef first = LLVMBuildSExt(b, LLVMBuildExtractElement(b, idx, cg_i32(k, 0), ""), k->m->t_i64, "");
+  LLVMValueRef wide = LLVMBuildSExt(b, idx, LLVMVectorType(k->m->t_i64, (unsigned)pc->lanes), "");
+  return strided_load(k, pc, xb, pair_ok(k, pc, pv, ok), first, wide, ok);
 }
 
 /* Lanes [first, first + lanes) that are < cols (an i64 value), as <lanes x i1>. */
@@ -525,9 +534,7 @@ static void tap_reads(CgKernel *k, const PackCtx *pc, const PixVec *pv, LLVMValu
   tr->ok = ok;
   tr->idx = LLVMBuildSExt(b, idx, LLVMVectorType(k->m->t_i64, (unsigned)pc->lanes), "");
   tr->first = LLVMBuildSExt(b, LLVMBuildExtractElement(b, idx, cg_i32(k, 0), ""), k->m->t_i64, "");
-  LLVMTypeRef mt = LLVMIntTypeInContext(k->m->ctx, (unsigned)pc->lanes);
-  LLVMValueRef all = LLVMBuildICmp(b, LLVMIntEQ, LLVMBuildBitCast(b, ok, mt, ""), LLVMConstAllOnes(mt), "");
-  tr->pair = w->s[2] == 2 ? LLVMBuildAnd(b, all, pv->one_row, "") : LLVMConstInt(k->m->t_i1, 0, 0);
+  tr->pair = pair_ok(k, pc, pv, ok);
 }
 
 /* One panel row's vector through tap tr from channel plane xb. */
@@ -540,24 +547,7 @@ static LLVMValueRef tap_load(CgKernel *k, const PackCtx *pc, const TapRead *tr, 
     x = masked_op(k, "llvm.masked.load", ov, args);
   }
   if (pc->nseg) return x;
-  LLVMValueRef res = cg_var(k, pc->vf, NULL);
-  CgIf c = cg_if_begin(k, tr->pair);
-  if (pc->cv->w.s[2] == 2) { /* lanes read x[i0 + 2j]: vectors at i0 and i0 + n - 1 cover them */
-    int n = pc->lanes;
-    LLVMValueRef i1 = lw_addc(k, tr->first, n - 1);
-    LLVMValueRef v0 = LLVMBuildLoad2(b, pc->vf, LLVMBuildGEP2(b, k->m->t_f32, xb, (LLVMValueRef *)&tr->first, 1, ""), "");
-    LLVMValueRef v1 = LLVMBuildLoad2(b, pc->vf, LLVMBuildGEP2(b, k->m->t_f32, xb, &i1, 1, ""), "");
-    LLVMSetAlignment(v0, 4), LLVMSetAlignment(v1, 4);
-    LLVMValueRef e[64];
-    for (int j = 0; j < n; j++) e[j] = cg_i32(k, 2 * j < n ? 2 * j : n + 2 * j - (n - 1));
-    LLVMBuildStore(b, LLVMBuildShuffleVector(b, v0, v1, LLVMConstVector(e, (unsigned)n), ""), res);
-  }
-  cg_if_else(k, &c);
-  LLVMTypeRef gv[2] = {pc->vf, LLVMVectorType(k->m->t_ptr, (unsigned)pc->lanes)};
-  LLVMValueRef args[4] = {LLVMBuildGEP2(b, k->m->t_f32, xb, (LLVMValueRef *)&tr->idx, 1, ""), cg_i32(k, 4), tr->ok, LLVMConstNull(pc->vf)};
-  LLVMBuildStore(b, masked_op(k, "llvm.masked.gather", gv, args), res);
-  cg_if_end(k, &c);
-  return LLVMBuildLoad2(b, pc->vf, res, "");
+  return strided_load(k, pc, xb, tr->pair, tr->first, tr->idx, tr->ok);
 }
 
 /* The CgGemmPackFn of a conv whose panels hold whole channels (k0, kc multiples of the taps):

@@ -14,8 +14,6 @@ and must agree within rtol 1e-4, atol 1e-4. Prints
 import argparse
 import os
 import sys
-import tempfile
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -70,26 +68,7 @@ def main():
     rng = np.random.default_rng(args.seed)
     nds = [2] * 6 + [1] * 3 + [3]
     cases = [conv_case(rng, nds[i % len(nds)], i) for i in range(args.cases)]
-    tmp = None
-    if not args.work:
-        tmp = tempfile.TemporaryDirectory(prefix="kiln_conv_")
-        args.work = tmp.name
-    os.makedirs(args.work, exist_ok=True)
-    passed = skipped = failed = 0
-    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        for case, (status, msg) in zip(cases, pool.map(lambda c: ck.check_case(c, args), cases)):
-            if status == "pass":
-                passed += 1
-            elif status == "skip":
-                skipped += 1
-                print(f"SKIP {case.name}: {msg}")
-            else:
-                failed += 1
-                print(f"FAIL {case.name}: {msg}")
-    print(f"conv: {passed} passed, {skipped} skipped (unsupported), {failed} failed")
-    if tmp:
-        tmp.cleanup()
-    return 1 if failed else 0
+    return ck.run_cases(cases, args, "conv")
 
 
 if __name__ == "__main__":

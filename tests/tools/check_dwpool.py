@@ -15,8 +15,6 @@ and must agree within rtol 1e-4, atol 1e-4. Prints
 import argparse
 import os
 import sys
-import tempfile
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from onnx import helper
@@ -156,26 +154,7 @@ def main():
     cases = [dw_case(rng, i) for i in range(args.cases)] + [pool_case(rng, i) for i in range(args.cases)]
     if args.filter:
         cases = [c for c in cases if args.filter in c.name]
-    tmp = None
-    if not args.work:
-        tmp = tempfile.TemporaryDirectory(prefix="kiln_dwpool_")
-        args.work = tmp.name
-    os.makedirs(args.work, exist_ok=True)
-    passed = skipped = failed = 0
-    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        for case, (status, msg) in zip(cases, pool.map(lambda c: ck.check_case(c, args), cases)):
-            if status == "pass":
-                passed += 1
-            elif status == "skip":
-                skipped += 1
-                print(f"SKIP {case.name}: {msg}")
-            else:
-                failed += 1
-                print(f"FAIL {case.name}: {msg}")
-    print(f"dwpool: {passed} passed, {skipped} skipped (unsupported), {failed} failed")
-    if tmp:
-        tmp.cleanup()
-    return 1 if failed else 0
+    return ck.run_cases(cases, args, "dwpool")
 
 
 if __name__ == "__main__":

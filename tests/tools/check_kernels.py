@@ -692,6 +692,28 @@ def check_case(case, args):
     return "pass", ""
 
 
+def run_cases(cases, args, label):
+    """Runs check_case over cases with args.jobs workers in args.work (a temporary folder when
+    unset), prints each skip and failure and the summary line "LABEL: P passed, S skipped
+    (unsupported), F failed"; returns the exit status (1 when any failed). For the scripts that
+    build their own cases with this module (check_conv.py, check_dwpool.py, check_rnn.py)."""
+    tmp = None
+    if not args.work:
+        tmp = tempfile.TemporaryDirectory(prefix=f"kiln_{label}_")
+        args.work = tmp.name
+    os.makedirs(args.work, exist_ok=True)
+    counts = {"pass": 0, "skip": 0, "fail": 0}
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        for case, (status, msg) in zip(cases, pool.map(lambda c: check_case(c, args), cases)):
+            counts[status if status in counts else "fail"] += 1
+            if status != "pass":
+                print(f"{'SKIP' if status == 'skip' else 'FAIL'} {case.name}: {msg}")
+    print(f"{label}: {counts['pass']} passed, {counts['skip']} skipped (unsupported), {counts['fail']} failed")
+    if tmp:
+        tmp.cleanup()
+    return 1 if counts["fail"] else 0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--kiln", required=True)
