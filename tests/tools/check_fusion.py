@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import onnx
@@ -391,23 +392,23 @@ def check_case(kiln, work, pass_name, name, m, feeds, refs, nodes_after, rewrite
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kiln", required=True)
+    ap.add_argument("--jobs", type=int, default=2, help="cases checked at once")
     args = ap.parse_args()
     rng = np.random.default_rng(7)
-    with tempfile.TemporaryDirectory() as work:
-        for name, m, feeds, ref, nodes in linear_cases(rng):
-            check_case(args.kiln, work, "fuse_linear", name, m, feeds, [ref], nodes)
-            # pack_weights repacks the constant W of every kiln.FusedGemm: one per case here
-            packed = 0 if name.startswith("variable_weight") else 1
-            check_case(args.kiln, work, "pack_weights", name, m, feeds, [ref], nodes, packed)
-        for c in conv_cases(rng):
-            check_case(args.kiln, work, "fuse_conv", *c)
-        for c in norm_cases(rng):
-            check_case(args.kiln, work, "fuse_norm", *c)
+    jobs = []  # (pass, check_case's arguments after kiln and work)
+    for name, m, feeds, ref, nodes in linear_cases(rng):
+        jobs.append(("fuse_linear", (name, m, feeds, [ref], nodes)))
+        # pack_weights repacks the constant W of every kiln.FusedGemm: one per case here
+        packed = 0 if name.startswith("variable_weight") else 1
+        jobs.append(("pack_weights", (name, m, feeds, [ref], nodes, packed)))
+    jobs += [("fuse_conv", c) for c in conv_cases(rng)]
+    jobs += [("fuse_norm", c) for c in norm_cases(rng)]
+    with tempfile.TemporaryDirectory() as work, ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        list(pool.map(lambda j: check_case(args.kiln, work, j[0], *j[1]), jobs))
     for f in failures:
         print("FAIL", f)
     print(f"fusion: {len(failures)} failures")
     return 1 if failures else 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
