@@ -444,6 +444,14 @@ static void emit_packed(CgKernel *k, const CgGemm *g) {
   cg_parallel_for(k, items * p.groups, gemm_grain(g, items * p.groups), packed_body, &p);
 }
 
+bool cg_gemm_read_activation(const KnNode *n, CgGemmAct *act, float *lo, float *hi) {
+  const char *name = ir_attr_string(n, "activation", "");
+  *act = !strcmp(name, "Relu") ? CG_ACT_RELU : !strcmp(name, "Clip") ? CG_ACT_CLIP : CG_ACT_NONE;
+  *lo = ir_attr_float(n, "min", -3.402823466e38f);
+  *hi = ir_attr_float(n, "max", 3.402823466e38f);
+  return !*name || *act != CG_ACT_NONE;
+}
+
 void cg_emit_gemm(CgKernel *k, const CgGemm *g) {
   if (g->pack) {
     emit_packed(k, g);

@@ -61,6 +61,9 @@ int64_t cg_gemm_nr(const CgModule *m);
 /* True when g fits the emitter: f32 everywhere, unit column strides for B (unless packed), C and R,
  * sizes > 0, B's panels (if any) a whole number of the target's vectors wide. */
 bool cg_gemm_supported(const CgModule *m, const CgGemm *g);
+/* The epilogue activation of kiln's fused ops from node n's attributes: activation "" | "Relu" |
+ * "Clip" (bounds min, max; unbounded when absent). False for another name. */
+bool cg_gemm_read_activation(const KnNode *n, CgGemmAct *act, float *lo, float *hi);
 /* Emits g into kernel k (at its current position). */
 void cg_emit_gemm(CgKernel *k, const CgGemm *g);
 

@@ -810,11 +810,10 @@ KnStatus cg_lower_conv(CgKernel *k) { return lower_conv_node(k, -1, CG_ACT_NONE,
 /* kiln.FusedConv (passes/fuse_conv.c): Conv, then + residual (input 3) and the activation, in the
  * GEMM's or the depthwise kernel's epilogue, or as a last pass over each plane otherwise. */
 KnStatus cg_lower_fused_conv(CgKernel *k) {
-  const char *name = ir_attr_string(k->node, "activation", "");
-  CgGemmAct act = !strcmp(name, "Relu") ? CG_ACT_RELU : !strcmp(name, "Clip") ? CG_ACT_CLIP : CG_ACT_NONE;
-  if (*name && act == CG_ACT_NONE) return cg_unsupported(k, "activation");
+  CgGemmAct act;
+  float lo, hi;
+  if (!cg_gemm_read_activation(k->node, &act, &lo, &hi)) return cg_unsupported(k, "activation");
   if (cg_out_dtype(k, 0) != KN_F32) return cg_unsupported(k, "FusedConv needs f32");
-  float lo = ir_attr_float(k->node, "min", -3.402823466e38f), hi = ir_attr_float(k->node, "max", 3.402823466e38f);
   return lower_conv_node(k, lw_has(k, 3) ? 3 : -1, act, lo, hi);
 }
 

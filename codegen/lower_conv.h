@@ -41,20 +41,25 @@ static inline LLVMValueRef lw_i64_at(CgKernel *k, LLVMValueRef table, LLVMValueR
   return LLVMBuildLoad2(k->b, k->m->t_i64, p, "");
 }
 
-/* A private constant global array of n i64 values (read with lw_i64_at), stored as the raw
- * bytes of vals: the JIT targets the host, so its byte order is ours. */
-static inline LLVMValueRef lw_table(CgKernel *k, const int64_t *vals, int64_t n) {
-  static const int64_t zero = 0;
-  if (n <= 0) vals = &zero, n = 1;
-  LLVMValueRef arr = LLVMConstStringInContext2(k->m->ctx, (const char *)vals, (size_t)n * sizeof *vals, 1);
+/* A private constant global holding nbytes raw bytes (aligned to align), named after the kernel
+ * with tag: the JIT targets the host, so its byte order is ours. */
+static inline LLVMValueRef lw_bytes_table(CgKernel *k, const void *bytes, size_t nbytes, unsigned align, const char *tag) {
+  LLVMValueRef arr = LLVMConstStringInContext2(k->m->ctx, (const char *)bytes, nbytes, 1);
   char name[64];
-  snprintf(name, sizeof name, "kn_k%d_tab%d", k->node->id, k->m->n_helpers++);
+  snprintf(name, sizeof name, "kn_k%d_%s%d", k->node->id, tag, k->m->n_helpers++);
   LLVMValueRef g = LLVMAddGlobal(k->m->mod, LLVMTypeOf(arr), name);
   LLVMSetInitializer(g, arr);
   LLVMSetGlobalConstant(g, 1);
   LLVMSetLinkage(g, LLVMPrivateLinkage);
-  LLVMSetAlignment(g, 8);
+  LLVMSetAlignment(g, align);
   return g;
+}
+
+/* A private constant array of n i64 values, read with lw_i64_at. */
+static inline LLVMValueRef lw_table(CgKernel *k, const int64_t *vals, int64_t n) {
+  static const int64_t zero = 0;
+  if (n <= 0) vals = &zero, n = 1;
+  return lw_bytes_table(k, vals, (size_t)n * sizeof *vals, 8, "tab");
 }
 
 /* acc + a*b in the compute type of t; floats through llvm.fmuladd so LLVM may use FMA. */

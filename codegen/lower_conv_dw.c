@@ -196,17 +196,9 @@ static void emit_rows(CgKernel *k, const Dw *w, const DwPlane *pl, int64_t a, in
   lw_loop_end_nounroll(k, &l);
 }
 
-/* A private constant f32 array (the JIT targets the host: its byte order is ours). */
+/* A private constant f32 array. */
 static LLVMValueRef f32_table(CgKernel *k, const float *vals, int64_t n) {
-  LLVMValueRef arr = LLVMConstStringInContext2(k->m->ctx, (const char *)vals, (size_t)n * sizeof *vals, 1);
-  char name[64];
-  snprintf(name, sizeof name, "kn_k%d_ftab%d", k->node->id, k->m->n_helpers++);
-  LLVMValueRef g = LLVMAddGlobal(k->m->mod, LLVMTypeOf(arr), name);
-  LLVMSetInitializer(g, arr);
-  LLVMSetGlobalConstant(g, 1);
-  LLVMSetLinkage(g, LLVMPrivateLinkage);
-  LLVMSetAlignment(g, 4);
-  return g;
+  return lw_bytes_table(k, vals, (size_t)n * sizeof *vals, 4, "ftab");
 }
 
 /* Plane i = image * C + channel. */

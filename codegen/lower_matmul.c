@@ -372,13 +372,7 @@ KnStatus cg_lower_fused_gemm(CgKernel *k) {
     if (cg_numel(cg_in_shape(k, 3)) != cg_numel(y)) return cg_unsupported(k, "residual of another shape");
     g.resid = operand(CG_GEMM_IN, 3, N, 1, 0);
   }
-  const char *act = ir_attr_string(k->node, "activation", "");
-  if (strcmp(act, "Relu") == 0) g.act = CG_ACT_RELU;
-  if (strcmp(act, "Clip") == 0) {
-    g.act = CG_ACT_CLIP;
-    g.lo = ir_attr_float(k->node, "min", -3.402823466e38f);
-    g.hi = ir_attr_float(k->node, "max", 3.402823466e38f);
-  }
+  if (!cg_gemm_read_activation(k->node, &g.act, &g.lo, &g.hi)) return cg_unsupported(k, "activation");
   if (K == 0) return cg_unsupported(k, "K = 0");
   if (!cg_gemm_supported(k->m, &g)) return cg_unsupported(k, "weights packed in panels narrower than a vector");
   cg_emit_gemm(k, &g);

@@ -17,9 +17,8 @@
 static const KnTensor *packable_weight(const KnGraph *g, const KnNode *n) {
   if (n->op != KN_OP_FusedGemm || n->domain != KN_DOMAIN_KILN || n->n_inputs < 2 || ir_attr_int(n, "packed", 0))
     return NULL;
-  const KnValue *w = n->inputs[1];
-  if (!w || !w->init || w->is_input || pass_count_uses(g, w) != 1) return NULL;
-  const KnTensor *t = w->init;
+  const KnTensor *t = pass_constant_of(n->inputs[1]);
+  if (!t || pass_count_uses(g, n->inputs[1]) != 1) return NULL;
   if (t->dtype != KN_F32 || t->rank != 2 || t->dims[0] < 1 || t->dims[1] < 1) return NULL;
   return t;
 }
