@@ -9,6 +9,7 @@
 #include "codegen/cg_gemm.h"
 #include "codegen/lower_conv.h"
 #include "codegen/lower_conv_dw.h"
+#include "codegen/lower_conv_nchwc.h"
 
 typedef struct Cv {
   LwWindow w;
@@ -814,6 +815,7 @@ KnStatus cg_lower_fused_conv(CgKernel *k) {
   float lo, hi;
   if (!cg_gemm_read_activation(k->node, &act, &lo, &hi)) return cg_unsupported(k, "activation");
   if (cg_out_dtype(k, 0) != KN_F32) return cg_unsupported(k, "FusedConv needs f32");
+  if (ir_attr_int(k->node, "packed", 0)) return cg_lower_conv_packed(k, lw_has(k, 3) ? 3 : -1, act, lo, hi);
   return lower_conv_node(k, lw_has(k, 3) ? 3 : -1, act, lo, hi);
 }
 

@@ -7,6 +7,7 @@
 
 #include "codegen/lower_conv.h"
 #include "codegen/lower_conv_dw.h"
+#include "codegen/lower_conv_nchwc.h"
 
 typedef enum { POOL_MAX, POOL_AVG, POOL_LP } PoolKind;
 
@@ -178,6 +179,9 @@ KnStatus cg_lower_pool(CgKernel *k) {
   pl.osz = pl.w.out[0] * pl.w.out[1] * pl.w.out[2];
   int64_t planes = x->dims[0].value * x->dims[1].value;
   /* -O1 and up: f32 max / average rows as vectors (lower_conv_dw.c); Indices keep these loops */
+  if (k->m->opt_level >= 1 && pl.t == KN_F32 && pl.kind == POOL_MAX && !pl.indices && planes * pl.osz > 0 &&
+      cg_try_pool_blocked(k, &pl.w, planes))
+    return KN_OK;
   if (k->m->opt_level >= 1 && pl.t == KN_F32 && pl.kind != POOL_LP && !pl.indices && planes * pl.osz > 0 &&
       cg_try_pool_rows(k, &pl.w, planes, pl.kind == POOL_MAX, pl.include_pad))
     return KN_OK;

@@ -163,7 +163,42 @@ static KnStatus conv_check_channels(const KnNode *n, int w, int bias, int64_t gr
   return st;
 }
 
+/* kiln.FusedConv {packed = 16} (passes/block_layout.c): NCHW16c in and out. X [N, C/16, H, W, 16],
+ * W [M/16, C/16, KH, KW, 16, 16], bias [M], residual and Y [N, M/16, OH, OW, 16]; the window from
+ * kernel_shape; 2-D and group 1 only. */
+static KnStatus infer_packed_conv(KnNode *node, KnError *err) {
+  const KnType *x;
+  KnStatus st = ib_tensor(node, 0, &x, err);
+  if (!st) st = ib_check_same_dtype(node, 0, 1, err);
+  if (!st) st = ib_check_rank(node, 0, 5, err);
+  if (!st) st = ib_check_rank(node, 1, 6, err);
+  if (st) return st;
+  int64_t blk = ir_attr_int(node, "packed", 0), m;
+  if (blk != 16 || ir_attr_int(node, "group", 1) != 1)
+    return ir_infer_fail(err, node, KN_ERR_INVALID, "packed = %lld and group = %lld, expected 16 and 1",
+                         (long long)blk, (long long)ir_attr_int(node, "group", 1));
+  KnDim mb = ib_dim(node, 1, 0), md = IR_DIM_UNKNOWN;
+  if (mb.value >= 0 && ir_mul_overflows(mb.value, blk, &m)) return ir_infer_fail(err, node, KN_ERR_LIMIT, "output channels overflow");
+  if (mb.value >= 0) md = IR_DIM(m);
+  st = ib_check_dim(node, ib_dim(node, 0, 1), ib_dim(node, 1, 1), "channel blocks of X and W", err);
+  if (!st) st = ib_check_dim(node, ib_dim(node, 0, 4), IR_DIM(blk), "X's block", err);
+  for (int d = 4; d < 6 && !st; d++) st = ib_check_dim(node, ib_dim(node, 1, d), IR_DIM(blk), "W's block", err);
+  Window win = {0};
+  if (!st) st = read_window(node, 2, -1, &win, err);
+  for (int i = 0; i < 2 && !st; i++)
+    st = ib_check_dim(node, IR_DIM(win.k[i]), ib_dim(node, 1, i + 2), "kernel_shape vs packed weight dim", err);
+  if (!st && ir_input(node, 2)) st = ib_check_rank(node, 2, 1, err);
+  if (!st && ir_input(node, 2)) st = ib_check_dim(node, ib_dim(node, 2, 0), md, "bias length vs output channels", err);
+  KnDim *dims = st ? NULL : ib_dims(node, 5);
+  if (st || !dims) return st ? st : ib_nomem(err);
+  win.ceil = false;
+  dims[0] = ib_dim(node, 0, 0), dims[1] = mb, dims[4] = IR_DIM(blk);
+  for (int i = 0; i < 2 && !st; i++) st = window_out(node, &win, i, ib_dim(node, 0, i + 2), &dims[i + 2], err);
+  return st ? st : ir_set_output(node, 0, x->dtype, 5, dims, err);
+}
+
 KnStatus infer_conv(KnNode *node, KnError *err) {
+  if (node->op == KN_OP_FusedConv && ir_attr(node, "packed")) return infer_packed_conv(node, err);
   int w, bias;
   const KnType *x, *wt;
   KnDtype dt;

@@ -72,3 +72,40 @@ KnStatus infer_gelu(KnNode *node, KnError *err) {
     return ir_infer_fail(err, node, KN_ERR_INVALID, "approximate is '%s', expected \"none\" or \"tanh\"", approx);
   return ir_set_output_type(node, 0, x, err);
 }
+
+/* kiln.ToBlocked(X) {block}: [N, C, H, W] -> [N, ceil(C / block), H, W, block], channels past C
+ * zero (NCHW16c for block 16). */
+KnStatus infer_to_blocked(KnNode *node, KnError *err) {
+  const KnType *x;
+  KnStatus st = ib_tensor(node, 0, &x, err);
+  if (!st) st = ib_check_rank(node, 0, 4, err);
+  if (st) return st;
+  int64_t blk = ir_attr_int(node, "block", 0);
+  if (blk != 16) return ir_infer_fail(err, node, KN_ERR_INVALID, "block = %lld, expected 16", (long long)blk);
+  if (x->dtype != KN_F32) return ir_infer_fail(err, node, KN_ERR_INVALID, "X is %s, expected f32", ir_dtype_name(x->dtype));
+  KnDim *dims = ib_dims(node, 5), c = ib_dim(node, 0, 1);
+  if (!dims) return ib_nomem(err);
+  dims[0] = ib_dim(node, 0, 0), dims[2] = ib_dim(node, 0, 2), dims[3] = ib_dim(node, 0, 3), dims[4] = IR_DIM(blk);
+  dims[1] = c.value >= 0 ? IR_DIM((c.value + blk - 1) / blk) : IR_DIM_UNKNOWN;
+  return ir_set_output(node, 0, KN_F32, 5, dims, err);
+}
+
+/* kiln.FromBlocked(X) {block, channels}: [N, CB, H, W, block] -> [N, channels, H, W], channels at
+ * most CB * block. */
+KnStatus infer_from_blocked(KnNode *node, KnError *err) {
+  const KnType *x;
+  KnStatus st = ib_tensor(node, 0, &x, err);
+  if (!st) st = ib_check_rank(node, 0, 5, err);
+  if (st) return st;
+  int64_t blk = ir_attr_int(node, "block", 0), c = ir_attr_int(node, "channels", -1);
+  KnDim cb = ib_dim(node, 0, 1);
+  if (blk != 16 || c < 1 || (cb.value >= 0 && (c > cb.value * blk || c <= (cb.value - 1) * blk)))
+    return ir_infer_fail(err, node, KN_ERR_INVALID, "block = %lld, channels = %lld: expected 16 and 1 .. 16 x dim 1",
+                         (long long)blk, (long long)c);
+  if ((st = ib_check_dim(node, ib_dim(node, 0, 4), IR_DIM(blk), "block dim", err))) return st;
+  if (x->dtype != KN_F32) return ir_infer_fail(err, node, KN_ERR_INVALID, "X is %s, expected f32", ir_dtype_name(x->dtype));
+  KnDim *dims = ib_dims(node, 4);
+  if (!dims) return ib_nomem(err);
+  dims[0] = ib_dim(node, 0, 0), dims[1] = IR_DIM(c), dims[2] = ib_dim(node, 0, 2), dims[3] = ib_dim(node, 0, 3);
+  return ir_set_output(node, 0, KN_F32, 4, dims, err);
+}

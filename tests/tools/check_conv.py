@@ -5,7 +5,9 @@ otherwise) against -O0 (the plain loops) on random shapes.
 Shapes cover what the GEMM path distinguishes: channel counts 1, 3, 17 and others (row tiles and
 their tail), spatial sizes 1..40 (column strips, their masked tail, output rows inside and across
 strips), kernels 1..5, strides 1..3, dilations 1..2, explicit and SAME pads (padding edges in
-the packed panels), batch 1..3, groups, with and without bias, 1-D, 2-D and a few 3-D. Each case
+the packed panels), batch 1..3, groups, with and without bias, 1-D, 2-D and a few 3-D; and 2-D
+convs with channels in 16s that the block_layout pass puts on NCHW16c (ToBlocked, the blocked
+kernel's edge and short tiles, FromBlocked). Each case
 runs as in check_kernels.py:
   kiln run MODEL --inputs DIR --output-dir OUT -O0
   kiln run MODEL --inputs DIR --output-dir OUT -O3 --threads 2
@@ -54,12 +56,37 @@ def conv_case(rng, nd, idx):
     return c
 
 
+def blocked_case(rng, idx):
+    """A conv passes/block_layout.c puts on NCHW16c (2-D, group 1, channels in 16s, constant W):
+    edge tiles, short last tiles, strides and pads, rows clipped at the top and bottom."""
+    cin, cout = (int(rng.choice([16, 32, 48, 64])) for _ in range(2))
+    k = [int(rng.integers(1, 6)) for _ in range(2)]
+    if k == [1, 1]:
+        k = [3, 3]
+    st = [int(rng.integers(1, 4)) for _ in range(2)]
+    pads = [int(rng.integers(0, min(k[i % 2], 3))) for i in range(4)]
+    sp = [max(int(rng.integers(1, 21)), k[i] - pads[i] - pads[i + 2]) for i in range(2)]
+    x = ck.rand(rng, [int(rng.integers(1, 3)), cin] + sp, np.float32, -1, 1)
+    attrs = {"strides": st, "kernel_shape": k}
+    if rng.random() < 0.2:
+        attrs["auto_pad"] = "SAME_UPPER"
+    else:
+        attrs["pads"] = pads
+    name = f"Conv2d_blocked_{idx}_ci{cin}co{cout}_k{k}_s{st}_p{pads}_x{list(x.shape)}"
+    c = ck.Case(name.replace(" ", ""), "Conv", attrs)
+    c.feed(x).const(ck.rand(rng, [cout, cin] + k, np.float32, -1, 1))
+    if rng.random() < 0.6:
+        c.const(ck.rand(rng, [cout], np.float32, -1, 1))
+    return c
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--kiln", required=True)
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--seed", type=int, default=20261123)
     p.add_argument("--cases", type=int, default=60)
+    p.add_argument("--blocked", type=int, default=24, help="cases for the NCHW16c conv")
     p.add_argument("--timeout", type=float, default=120, help="seconds per kiln run")
     p.add_argument("--work", help="scratch folder (default: a temporary one)")
     p.add_argument("--keep", action="store_true", help="keep the scratch files of passing cases")
@@ -68,6 +95,7 @@ def main():
     rng = np.random.default_rng(args.seed)
     nds = [2] * 6 + [1] * 3 + [3]
     cases = [conv_case(rng, nds[i % len(nds)], i) for i in range(args.cases)]
+    cases += [blocked_case(rng, i) for i in range(args.blocked)]
     return ck.run_cases(cases, args, "conv")
 
 

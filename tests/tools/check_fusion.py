@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""check_fusion.py --kiln KILN - the fusion passes (fuse_linear, fuse_conv, fuse_norm) and pack_weights, before and after, on
+"""check_fusion.py --kiln KILN - the fusion passes (fuse_linear, fuse_conv, fuse_norm), pack_weights and block_layout, before and after, on
 small models with odd sizes: for each pattern, `kiln bench --time-passes --json` says how many nodes
 the pass left (the whole chain becomes one node, or, for patterns it must not touch, nothing
 changes; pack_weights: how many weights it repacked), and `kiln run` with the pass and with
@@ -355,6 +355,107 @@ def gelu_cases(rng):
     return out
 
 
+def maxpool(x, k, stride, pad):
+    """ONNX MaxPool 2-D, square window, symmetric pads, floor mode."""
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=-np.inf)
+    oh, ow = (xp.shape[2] - k) // stride + 1, (xp.shape[3] - k) // stride + 1
+    out = np.full(x.shape[:2] + (oh, ow), -np.inf)
+    for i in range(k):
+        for j in range(k):
+            out = np.maximum(out, xp[:, :, i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride])
+    return out
+
+
+def block_cases(rng):
+    """(name, model, feeds, expected outputs, nodes after block_layout, convs/concats/pools moved)."""
+    r = lambda *s: (rng.standard_normal(s) * 0.5).astype(np.float32)  # noqa: E731
+    out = []
+    # a residual block: 3x3+Relu, 3x3 + (1x1 of x) + Relu: ToBlocked(x), three convs, FromBlocked(y)
+    x, w1, b1, w2, wd = r(1, 16, 9, 11), r(32, 16, 3, 3), r(32), r(32, 32, 3, 3), r(32, 16, 1, 1)
+    m = model([helper.make_node("Conv", ["x", "w1", "b1"], ["t1"], pads=[1, 1, 1, 1]),
+               helper.make_node("Relu", ["t1"], ["a1"]),
+               helper.make_node("Conv", ["x", "wd"], ["skip"]),
+               helper.make_node("Conv", ["a1", "w2"], ["t2"], pads=[1, 1, 1, 1]),
+               helper.make_node("Add", ["t2", "skip"], ["t3"]),
+               helper.make_node("Relu", ["t3"], ["y"])],
+              [("x", [1, 16, 9, 11])], {"w1": w1, "b1": b1, "w2": w2, "wd": wd}, [1, 32, 9, 11])
+    ref = relu(conv(relu(conv(x, w1, b1, 1, (1, 1))), w2, None, 1, (1, 1)) + conv(x, wd))
+    out.append(("resblock_16to32", m, {"x": x}, [ref], 5, 3))
+    # two 3x3 branches -> Concat -> MaxPool -> strided 3x3, all blocked: one ToBlocked, one FromBlocked
+    x, wa, wb, wc = r(2, 32, 10, 10), r(16, 32, 3, 3), r(32, 32, 3, 3), r(16, 48, 3, 3)
+    m = model([helper.make_node("Conv", ["x", "wa"], ["a"], pads=[1, 1, 1, 1]),
+               helper.make_node("Conv", ["x", "wb"], ["b"], pads=[1, 1, 1, 1]),
+               helper.make_node("Concat", ["a", "b"], ["c"], axis=1),
+               helper.make_node("MaxPool", ["c"], ["p"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+               helper.make_node("Conv", ["p", "wc"], ["y"], pads=[0, 1, 0, 1], strides=[2, 2])],
+              [("x", [2, 32, 10, 10])], {"wa": wa, "wb": wb, "wc": wc}, [2, 16, 2, 3])
+    p_ref = maxpool(np.concatenate([conv(x, wa, None, 1, (1, 1)), conv(x, wb, None, 1, (1, 1))], axis=1), 3, 2, 1)
+    ref = conv(np.pad(p_ref, ((0, 0), (0, 0), (0, 0), (1, 1))), wc, None, 2)
+    out.append(("concat_pool_chain", m, {"x": x}, [ref], 7, 5))
+    # an intermediate that is also a graph output gets its FromBlocked; 5x5 stride 2 on 7x7
+    x, w1, w2 = r(1, 16, 7, 7), r(16, 16, 5, 5), r(32, 16, 3, 3)
+    m = model([helper.make_node("Conv", ["x", "w1"], ["mid"], pads=[2, 2, 2, 2], strides=[2, 2]),
+               helper.make_node("Conv", ["mid", "w2"], ["y"], pads=[1, 1, 1, 1])],
+              [("x", [1, 16, 7, 7])], {"w1": w1, "w2": w2}, [1, 32, 4, 4], extra_outputs=[("mid", [1, 16, 4, 4])])
+    mid = conv(x, w1, None, 2, (2, 2))
+    out.append(("output_in_chain", m, {"x": x}, [conv(mid, w2, None, 1, (1, 1)), mid], 5, 2))
+    # left alone: 24 output channels (not a whole block), a lone 1x1, a grouped conv
+    x, w = r(1, 16, 6, 6), r(24, 16, 3, 3)
+    m = model([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], [("x", [1, 16, 6, 6])], {"w": w}, [1, 24, 6, 6])
+    out.append(("channels_24_stay", m, {"x": x}, [conv(x, w, None, 1, (1, 1))], 1, 0))
+    x, w = r(1, 32, 5, 5), r(16, 32, 1, 1)
+    m = model([helper.make_node("Conv", ["x", "w"], ["y"])], [("x", [1, 32, 5, 5])], {"w": w}, [1, 16, 5, 5])
+    out.append(("lone_pointwise_stays", m, {"x": x}, [conv(x, w)], 1, 0))
+    x, w = r(1, 32, 6, 6), r(32, 16, 3, 3)
+    m = model([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1], group=2)], [("x", [1, 32, 6, 6])], {"w": w},
+              [1, 32, 6, 6])
+    out.append(("grouped_stays", m, {"x": x}, [conv(x, w, None, 1, (1, 1), 2)], 1, 0))
+    return out
+
+
+def fold_transpose_cases(rng):
+    """fold_transpose: (name, model, feeds, [y], nodes left, rewrites)."""
+    mk = helper.make_node
+    r = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
+    out = []
+    # name, A's shape, perm_a, B's shape, perm_b, perm_out (None: no Transpose there)
+    for name, sa, pa, sb, pb, po in [
+            ("rank2_a_t_7x33x130", (33, 7), (1, 0), (33, 130), None, None),
+            ("rank3_b_t_packed", (3, 5, 17), None, (3, 9, 17), (0, 2, 1), None),
+            ("rank4_out_t", (2, 3, 7, 8), None, (2, 3, 8, 5), None, (0, 2, 1, 3)),
+            ("rank4_batch_swap_all", (3, 2, 4, 6), (1, 0, 2, 3), (2, 5, 3, 6), (0, 2, 3, 1), (3, 1, 0, 2))]:
+        a, b = r(*sa), r(*sb)
+        nodes, an, bn = [], "a", "b"
+        at, bt = a.astype(np.float64), b.astype(np.float64)
+        if pa:
+            nodes.append(mk("Transpose", ["a"], ["at"], perm=list(pa)))
+            an, at = "at", at.transpose(pa)
+        if pb:
+            nodes.append(mk("Transpose", ["b"], ["bt"], perm=list(pb)))
+            bn, bt = "bt", bt.transpose(pb)
+        y = at @ bt
+        nodes.append(mk("MatMul", [an, bn], ["p" if po else "y"]))
+        if po:
+            nodes.append(mk("Transpose", ["p"], ["y"], perm=list(po)))
+            y = y.transpose(po)
+        m = model(nodes, [("a", list(sa)), ("b", list(sb))], {}, list(y.shape))
+        out.append((name, m, {"a": a, "b": b}, [y], 1, 1))
+    # must not fold: no Transpose; batch dims that broadcast (A [1, 4, 5] against B [3, 5, 2])
+    a, b = r(4, 6), r(6, 3)
+    m = model([mk("MatMul", ["a", "b"], ["y"])], [("a", [4, 6]), ("b", [6, 3])], {}, [4, 3])
+    out.append(("plain_matmul_not_folded", m, {"a": a, "b": b}, [a.astype(np.float64) @ b], 1, 0))
+    a, b = r(1, 4, 5), r(3, 2, 5)
+    m = model([mk("Transpose", ["b"], ["bt"], perm=[0, 2, 1]), mk("MatMul", ["a", "bt"], ["y"])],
+              [("a", [1, 4, 5]), ("b", [3, 2, 5])], {}, [3, 4, 2])
+    out.append(("broadcast_batch_not_folded", m, {"a": a, "b": b}, [a.astype(np.float64) @ b.transpose(0, 2, 1)], 2, 0))
+    # the attention pattern fuse_attention leaves alone (scale not constant): both MatMuls fold
+    m, feeds, y, n = attention_model(rng, 3, 2, 7, 7, 8, 8, scale=("div", 2.0))
+    m.graph.initializer.pop()
+    m.graph.input.append(helper.make_tensor_value_info("c", TensorProto.FLOAT, []))
+    out.append(("attention_variable_scale_folded", m, {**feeds, "c": np.array(2.0, np.float32)}, [y], n - 4, 2))
+    return out
+
+
 def check_case(kiln, work, pass_name, name, m, feeds, refs, nodes_after, rewrites=None):
     d = os.path.join(work, f"{pass_name}_{name}")
     os.makedirs(os.path.join(d, "in"))
@@ -403,6 +504,7 @@ def main():
         jobs.append(("pack_weights", (name, m, feeds, [ref], nodes, packed)))
     jobs += [("fuse_conv", c) for c in conv_cases(rng)]
     jobs += [("fuse_norm", c) for c in norm_cases(rng)]
+    jobs += [("block_layout", c) for c in block_cases(rng)]
     with tempfile.TemporaryDirectory() as work, ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         list(pool.map(lambda j: check_case(args.kiln, work, j[0], *j[1]), jobs))
     for f in failures:
