@@ -183,6 +183,9 @@ KnStatus cg_emit_elementwise(CgKernel *k, CgElemFn fn, void *user);
 /* Calls a libm function (float or double variant chosen from the type, e.g. "exp" -> expf). */
 LLVMValueRef cg_libm(CgKernel *k, const char *name, LLVMValueRef x);
 LLVMValueRef cg_libm2(CgKernel *k, const char *name, LLVMValueRef x, LLVMValueRef y);
+/* GELU of a float (or float vector) x: x * Phi(x), erf form or the tanh approximation
+ * (codegen/lower_gelu.c). */
+LLVMValueRef cg_gelu(CgKernel *k, LLVMValueRef x, bool tanh_form);
 /* An LLVM intrinsic overloaded on x's type ("llvm.fabs", "llvm.maxnum", ...). */
 LLVMValueRef cg_intrinsic(CgKernel *k, const char *name, LLVMValueRef *args, int n);
 /* Arithmetic dispatched on dtype (float, signed or unsigned integer). */

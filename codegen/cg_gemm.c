@@ -200,6 +200,7 @@ static LLVMValueRef epilogue(CgKernel *k, const CgGemm *g, const Shape *s, const
     if (g->beta != 1.0f) rv = LLVMBuildFMul(k->b, rv, splat(k, s, LLVMConstReal(k->m->t_f32, g->beta)), "");
     x = LLVMBuildFAdd(k->b, x, rv, "");
   }
+  if (g->act == CG_ACT_GELU || g->act == CG_ACT_GELU_TANH) return cg_gelu(k, x, g->act == CG_ACT_GELU_TANH);
   if (g->act != CG_ACT_NONE) { /* llvm.maximum/minimum: NaN stays NaN, as ONNX's Relu and Clip say */
     LLVMValueRef lo = splat(k, s, LLVMConstReal(k->m->t_f32, g->act == CG_ACT_RELU ? 0.0 : g->lo));
     LLVMValueRef args[2] = {x, lo};
@@ -447,6 +448,11 @@ static void emit_packed(CgKernel *k, const CgGemm *g) {
 bool cg_gemm_read_activation(const KnNode *n, CgGemmAct *act, float *lo, float *hi) {
   const char *name = ir_attr_string(n, "activation", "");
   *act = !strcmp(name, "Relu") ? CG_ACT_RELU : !strcmp(name, "Clip") ? CG_ACT_CLIP : CG_ACT_NONE;
+  if (!strcmp(name, "Gelu")) {
+    const char *approx = ir_attr_string(n, "approximate", "none");
+    *act = !strcmp(approx, "tanh") ? CG_ACT_GELU_TANH : CG_ACT_GELU;
+    if (strcmp(approx, "tanh") != 0 && strcmp(approx, "none") != 0) return false;
+  }
   *lo = ir_attr_float(n, "min", -3.402823466e38f);
   *hi = ir_attr_float(n, "max", 3.402823466e38f);
   return !*name || *act != CG_ACT_NONE;

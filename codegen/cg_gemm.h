@@ -25,7 +25,8 @@ typedef struct CgGemmOperand {
 } CgGemmOperand;
 
 typedef enum CgGemmBias { CG_BIAS_NONE, CG_BIAS_ROW, CG_BIAS_COL } CgGemmBias;
-typedef enum CgGemmAct { CG_ACT_NONE, CG_ACT_RELU, CG_ACT_CLIP } CgGemmAct;
+/* GELU: x * Phi(x) with erf, or the tanh approximation (kiln.FusedGemm only) */
+typedef enum CgGemmAct { CG_ACT_NONE, CG_ACT_RELU, CG_ACT_CLIP, CG_ACT_GELU, CG_ACT_GELU_TANH } CgGemmAct;
 
 /* Fills a panel of B: panel[kk * nr + j] = B[batch][k0 + kk][n0 + j] for kk < kc and j < cols,
  * 0 for cols <= j < nr (batch, n0, cols, k0, kc: i64 values; kc <= the emitter's block). Runs
@@ -62,7 +63,8 @@ int64_t cg_gemm_nr(const CgModule *m);
  * sizes > 0, B's panels (if any) a whole number of the target's vectors wide. */
 bool cg_gemm_supported(const CgModule *m, const CgGemm *g);
 /* The epilogue activation of kiln's fused ops from node n's attributes: activation "" | "Relu" |
- * "Clip" (bounds min, max; unbounded when absent). False for another name. */
+ * "Clip" (bounds min, max; unbounded when absent) | "Gelu" (approximate "none" or "tanh"). False
+ * for another name. */
 bool cg_gemm_read_activation(const KnNode *n, CgGemmAct *act, float *lo, float *hi);
 /* Emits g into kernel k (at its current position). */
 void cg_emit_gemm(CgKernel *k, const CgGemm *g);

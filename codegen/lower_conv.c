@@ -813,7 +813,8 @@ KnStatus cg_lower_conv(CgKernel *k) { return lower_conv_node(k, -1, CG_ACT_NONE,
 KnStatus cg_lower_fused_conv(CgKernel *k) {
   CgGemmAct act;
   float lo, hi;
-  if (!cg_gemm_read_activation(k->node, &act, &lo, &hi)) return cg_unsupported(k, "activation");
+  if (!cg_gemm_read_activation(k->node, &act, &lo, &hi) || act == CG_ACT_GELU || act == CG_ACT_GELU_TANH)
+    return cg_unsupported(k, "activation");
   if (cg_out_dtype(k, 0) != KN_F32) return cg_unsupported(k, "FusedConv needs f32");
   if (ir_attr_int(k->node, "packed", 0)) return cg_lower_conv_packed(k, lw_has(k, 3) ? 3 : -1, act, lo, hi);
   return lower_conv_node(k, lw_has(k, 3) ? 3 : -1, act, lo, hi);

@@ -1,13 +1,11 @@
 /* lower_gelu.c - kiln.Gelu: x * Phi(x) elementwise (erf, or the tanh approximation), through the
- * straight-line erf/tanh of cg_vecmath so the loop vectorizes. */
+ * straight-line erf/tanh of cg_vecmath so the loop vectorizes; also the GEMM epilogue's GELU. */
 #include <string.h>
 
 #include "codegen/cg.h"
 
-static LLVMValueRef gelu_expr(CgKernel *k, LLVMValueRef *vals, void *user) {
-  bool tanh_form = *(const bool *)user;
+LLVMValueRef cg_gelu(CgKernel *k, LLVMValueRef x, bool tanh_form) {
   LLVMBuilderRef b = k->b;
-  LLVMValueRef x = vals[0];
   LLVMTypeRef t = LLVMTypeOf(x);
   LLVMValueRef phi; /* 2 * Phi(x) - 1 */
   if (tanh_form) {
@@ -20,6 +18,10 @@ static LLVMValueRef gelu_expr(CgKernel *k, LLVMValueRef *vals, void *user) {
   /* (0.5 x)(1 + phi) as the exported graphs compute it: x = -0 stays -0 (0.5x + 0.5x phi would give +0) */
   LLVMValueRef half_x = LLVMBuildFMul(b, x, LLVMConstReal(t, 0.5), "");
   return LLVMBuildFMul(b, half_x, LLVMBuildFAdd(b, LLVMConstReal(t, 1.0), phi, ""), "");
+}
+
+static LLVMValueRef gelu_expr(CgKernel *k, LLVMValueRef *vals, void *user) {
+  return cg_gelu(k, vals[0], *(const bool *)user);
 }
 
 KnStatus cg_lower_gelu(CgKernel *k) {

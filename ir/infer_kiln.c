@@ -3,11 +3,15 @@
 
 #include "ir/infer_b_internal.h"
 
-/* The epilogue attributes both fused ops share. */
+/* The epilogue attributes both fused ops share; FusedGemm also takes "Gelu" {approximate}. */
 static KnStatus check_activation(const KnNode *node, KnError *err) {
   const char *act = ir_attr_string(node, "activation", "");
-  if (*act && strcmp(act, "Relu") != 0 && strcmp(act, "Clip") != 0)
+  bool gelu = node->op == KN_OP_FusedGemm && !strcmp(act, "Gelu");
+  if (*act && strcmp(act, "Relu") != 0 && strcmp(act, "Clip") != 0 && !gelu)
     return ir_infer_fail(err, node, KN_ERR_INVALID, "unknown activation '%s'", act);
+  const char *approx = ir_attr_string(node, "approximate", "none");
+  if (gelu && strcmp(approx, "none") != 0 && strcmp(approx, "tanh") != 0)
+    return ir_infer_fail(err, node, KN_ERR_INVALID, "approximate is '%s', expected \"none\" or \"tanh\"", approx);
   return KN_OK;
 }
 

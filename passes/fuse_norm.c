@@ -10,8 +10,10 @@
  *   x^3 as Mul(x, Mul(x, x)) or Pow(x, 3)
  *     -> kiln.Gelu(x) {approximate="tanh"}
  * Each chain (up to nine LayerNorm kernels, five to nine GELU ones, each a pass over memory)
- * becomes one kernel. */
+ * becomes one kernel; a GELU of a kiln.FusedGemm's result (nothing else reading it, no activation
+ * yet) becomes that GEMM's activation="Gelu" {approximate}, computed in its registers. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -301,6 +303,33 @@ static int by_position(const void *a, const void *b) {
   return (ia > ib) - (ia < ib);
 }
 
+/* A kiln.Gelu whose X is a FusedGemm's result that nothing else reads, the GEMM without an
+ * activation: the GELU moves into the GEMM's epilogue (its registers) and the node goes. */
+static bool gelu_into_gemm(KnGraph *g, KnNode *gelu, KnPassCtx *ctx) {
+  KnValue *x = gelu->inputs[0];
+  KnNode *gemm = x->producer;
+  if (!gemm || gemm->graph != g || gemm->op != KN_OP_FusedGemm || *ir_attr_string(gemm, "activation", "") ||
+      pass_only_consumer(g, x) != gelu)
+    return true;
+  char fused[256];
+  snprintf(fused, sizeof fused, "%s+%s", ir_attr_string(gemm, "fused", "Gemm"), ir_attr_string(gelu, "fused", "Gelu"));
+  if (!ir_set_attr_string(gemm, "activation", "Gelu") ||
+      !ir_set_attr_string(gemm, "approximate", ir_attr_string(gelu, "approximate", "none")) ||
+      !ir_set_attr_string(gemm, "fused", fused))
+    return kn_fail(ctx->err, KN_ERR_NOMEM, "out of memory"), false;
+  /* the GEMM makes the GELU's result; the Gelu node takes the old value with it */
+  KnValue *y = gelu->outputs[0];
+  gemm->outputs[0] = y, y->producer = gemm, y->out_index = 0;
+  gelu->outputs[0] = x, x->producer = gelu, x->out_index = 0;
+  gelu->inputs[0] = NULL;
+  ir_graph_renumber(g);
+  bool *keep = ir_arena_calloc(g->arena, (size_t)g->n_nodes + 1, sizeof *keep);
+  if (!keep) return kn_fail(ctx->err, KN_ERR_NOMEM, "out of memory"), false;
+  for (int i = 0; i < g->n_nodes; i++) keep[i] = g->nodes[i] != gelu;
+  ir_graph_remove_nodes(g, keep);
+  return true;
+}
+
 static bool rewrite_gelu(KnGraph *g, GeluMatch *M, KnPassCtx *ctx) {
   ir_graph_renumber(g);
   qsort(M->c.nodes, (size_t)M->c.n, sizeof *M->c.nodes, by_position); /* the final Mul comes last */
@@ -309,7 +338,7 @@ static bool rewrite_gelu(KnGraph *g, GeluMatch *M, KnPassCtx *ctx) {
   if (!ir_set_attr_string(n, "approximate", M->tanh_form ? "tanh" : "none"))
     return kn_fail(ctx->err, KN_ERR_NOMEM, "out of memory"), false;
   ctx->rewrites++;
-  return true;
+  return gelu_into_gemm(g, n, ctx);
 }
 
 /* ---- the pass --------------------------------------------------------------------------------- */

@@ -352,6 +352,24 @@ def gelu_cases(rng):
     m = model(nodes, [("x", [2, 9])], consts, [2, 9], extra_outputs=[("z", [2, 9])])
     e1 = 1 + np.vectorize(math.erf)(x.astype(np.float64) / np.sqrt(2))
     out.append(("gelu_shared_erf_not_fused", m, {"x": x}, [gelu_ref(x), e1], 5, 0))
+    # after a dense layer the GELU goes into the FusedGemm's epilogue: one node left
+    x, w, b = r(3, 5, 40), r(40, 33) / 8, r(33)
+    lin = [mk("MatMul", ["x", "w"], ["mm"]), mk("Add", ["mm", "b"], ["h"])]
+    nodes = lin + [mk("Div", ["h", "sqrt2"], ["a"]), mk("Erf", ["a"], ["e"]), mk("Add", ["e", "one"], ["e1"]),
+                   mk("Mul", ["h", "e1"], ["p"]), mk("Mul", ["p", "half"], ["y"])]
+    h = x.astype(np.float64) @ w + b
+    m = model(nodes, [("x", [3, 5, 40])], {**consts, "w": w, "b": b}, [3, 5, 33])
+    out.append(("gelu_erf_into_gemm", m, {"x": x}, [gelu_ref(h)], 1, 1))
+    nodes = lin + [mk("Pow", ["h", "three"], ["x3"]), mk("Mul", ["x3", "kappa"], ["k3"]), mk("Add", ["k3", "h"], ["u"]),
+                   mk("Mul", ["u", "beta"], ["t"]), mk("Tanh", ["t"], ["th"]), mk("Add", ["th", "one"], ["e1"]),
+                   mk("Mul", ["h", "half"], ["hh"]), mk("Mul", ["hh", "e1"], ["y"])]
+    m = model(nodes, [("x", [3, 5, 40])], {**consts, "w": w, "b": b}, [3, 5, 33])
+    out.append(("gelu_tanh_into_gemm", m, {"x": x}, [gelu_ref(h, True)], 1, 1))
+    # the dense layer's result is also a graph output: the GELU stays its own node
+    nodes = lin + [mk("Div", ["h", "sqrt2"], ["a"]), mk("Erf", ["a"], ["e"]), mk("Add", ["e", "one"], ["e1"]),
+                   mk("Mul", ["h", "e1"], ["p"]), mk("Mul", ["p", "half"], ["y"])]
+    m = model(nodes, [("x", [3, 5, 40])], {**consts, "w": w, "b": b}, [3, 5, 33], extra_outputs=[("h", [3, 5, 33])])
+    out.append(("gelu_gemm_output_shared", m, {"x": x}, [gelu_ref(h), h], 2, 1))
     return out
 
 
