@@ -4,9 +4,10 @@
  * small maps (a 7x7 map fills 49 of 64) and pays an im2col pack per panel. Here 16 channels of a
  * pixel sit side by side: a tile of T output pixels of one row x NV blocks of 16 output channels
  * accumulates in registers, per input channel of a tap NV weight vectors, T broadcasts and T*NV
- * multiply-adds. Rows outside the image are skipped by the kh loop's bounds; columns outside it
- * only touch the first and last tiles of a row, which are emitted with their column known at
- * compile time and the outside taps left out, so the tiles in between run without checks. */
+ * multiply-adds. An input of fewer than 16 channels (an image's first conv) is read in NCHW
+ * directly, its channels unrolled. Rows outside the image are skipped by the kh loop's bounds;
+ * columns outside it only touch the tiles at a row's ends, which check each pixel's column and
+ * read 0 outside, so the tiles in between run without checks. */
 #include "codegen/lower_conv_nchwc.h"
 
 #include <math.h>
@@ -19,6 +20,7 @@
 
 typedef struct Nc {
   int64_t N, CB, MB;         /* images; input and output channel blocks */
+  int64_t plain;             /* > 0: X is plain NCHW with this many (< 16) channels, CB = 1 */
   int64_t H, W, OH, OW;      /* input and output map */
   int64_t KH, KW, SH, SW, PT, PL;
   int64_t R;                 /* weight rows per output block: CB * KH * KW */
@@ -53,10 +55,28 @@ typedef struct TileAt {
   bool checked;                 /* an edge tile: some taps fall outside the row */
 } TileAt;
 
+/* acc += input channel ci (an i64 value; at element offset xci of each pixel's base) x its NV
+ * weight vectors. */
+static void channel_step(CgKernel *k, const Nc *c, const TileAt *t, LLVMValueRef *base, LLVMValueRef *ok, LLVMValueRef wtap,
+                         LLVMValueRef ci, LLVMValueRef xci, LLVMValueRef *acc) {
+  LLVMBuilderRef b = k->b;
+  LLVMValueRef wv[8];
+  for (int v = 0; v < t->NV; v++) wv[v] = load_vec(k, c, wtap, lw_add(k, lw_mulc(k, ci, BLK), cg_i64(k, v * c->R * BLK * BLK)));
+  for (int p = 0; p < t->T; p++) {
+    LLVMValueRef x = LLVMBuildLoad2(b, k->m->t_f32, gep(k, base[p], xci), "");
+    if (ok[p]) x = LLVMBuildSelect(b, ok[p], x, LLVMConstReal(k->m->t_f32, 0.0), "");
+    LLVMValueRef xs = splat_to(k, c->vf, x);
+    for (int v = 0; v < t->NV; v++) {
+      LLVMValueRef args[3] = {xs, wv[v], acc[p * t->NV + v]};
+      acc[p * t->NV + v] = cg_intrinsic(k, "llvm.fmuladd", args, 3);
+    }
+  }
+}
+
 /* One (channel block, kernel row, kernel column): per input channel, NV weight vectors x T
- * broadcasts, CI_UNROLL channels per trip of a loop over the block's 16 (unrolling all 16 made
- * ResNet-18 take a second more to compile for no measurable gain). xcol: the input column of
- * pixel 0 (i64); checked tiles load 0 outside [0, W). */
+ * broadcasts; a block's 16 channels CI_UNROLL per trip of a loop (unrolling all 16 made ResNet-18
+ * take a second more to compile for no measurable gain), a plain input's few channels unrolled.
+ * xcol: the input column of pixel 0 (i64); checked tiles load 0 outside [0, W). */
 static void tap_step(CgKernel *k, const Nc *c, const TileAt *t, LLVMValueRef xrow, LLVMValueRef xcol, LLVMValueRef wtap,
                      LLVMValueRef *slots) {
   LLVMBuilderRef b = k->b;
@@ -66,23 +86,19 @@ static void tap_step(CgKernel *k, const Nc *c, const TileAt *t, LLVMValueRef xro
     LLVMValueRef col = lw_addc(k, xcol, (int64_t)p * c->SW);
     ok[p] = t->checked ? LLVMBuildICmp(b, LLVMIntULT, col, cg_i64(k, c->W), "") : NULL;
     if (ok[p]) col = LLVMBuildSelect(b, ok[p], col, cg_i64(k, 0), "");
-    base[p] = gep(k, xrow, lw_mulc(k, col, BLK));
+    base[p] = gep(k, xrow, c->plain ? col : lw_mulc(k, col, BLK));
+  }
+  if (c->plain) {
+    for (int i = 0; i < na; i++) acc[i] = LLVMBuildLoad2(b, c->vf, slots[i], "");
+    for (int64_t ci = 0; ci < c->plain; ci++) channel_step(k, c, t, base, ok, wtap, cg_i64(k, ci), cg_i64(k, ci * c->H * c->W), acc);
+    for (int i = 0; i < na; i++) LLVMBuildStore(b, acc[i], slots[i]);
+    return;
   }
   CgLoop l = cg_loop_begin(k, cg_i64(k, 0), cg_i64(k, BLK / CI_UNROLL));
-  LLVMValueRef ci0 = lw_mulc(k, l.i, CI_UNROLL);
   for (int i = 0; i < na; i++) acc[i] = LLVMBuildLoad2(b, c->vf, slots[i], "");
   for (int u = 0; u < CI_UNROLL; u++) {
-    LLVMValueRef ci = lw_addc(k, ci0, u), wv[8];
-    for (int v = 0; v < t->NV; v++) wv[v] = load_vec(k, c, wtap, lw_add(k, lw_mulc(k, ci, BLK), cg_i64(k, v * c->R * BLK * BLK)));
-    for (int p = 0; p < t->T; p++) {
-      LLVMValueRef x = LLVMBuildLoad2(b, k->m->t_f32, gep(k, base[p], ci), "");
-      if (ok[p]) x = LLVMBuildSelect(b, ok[p], x, LLVMConstReal(k->m->t_f32, 0.0), "");
-      LLVMValueRef xs = splat_to(k, c->vf, x);
-      for (int v = 0; v < t->NV; v++) {
-        LLVMValueRef args[3] = {xs, wv[v], acc[p * t->NV + v]};
-        acc[p * t->NV + v] = cg_intrinsic(k, "llvm.fmuladd", args, 3);
-      }
-    }
+    LLVMValueRef ci = lw_addc(k, lw_mulc(k, l.i, CI_UNROLL), u);
+    channel_step(k, c, t, base, ok, wtap, ci, ci, acc);
   }
   for (int i = 0; i < na; i++) LLVMBuildStore(b, acc[i], slots[i]);
   cg_loop_end(k, &l);
@@ -128,8 +144,10 @@ static void conv_tile(CgKernel *k, const Nc *c, const TileAt *t, LLVMValueRef kh
   LLVMValueRef col0 = lw_addc(k, lw_mulc(k, t->ow0, c->SW), -c->PL);
   CgLoop lc = cg_loop_begin(k, cg_i64(k, 0), cg_i64(k, c->CB));
   CgLoop lh = cg_loop_begin(k, kh_lo, kh_hi);
-  LLVMValueRef plane = lw_add(k, lw_mulc(k, t->n, c->CB), lc.i);
-  LLVMValueRef xrow = gep(k, k->in[0], lw_mulc(k, lw_add(k, lw_mulc(k, plane, c->H), lw_add(k, ih0, lh.i)), c->W * BLK));
+  /* blocked: row ih of block (n, cb), 16 floats a pixel; plain: row ih of channel 0 of image n */
+  LLVMValueRef plane = c->plain ? lw_mulc(k, t->n, c->plain) : lw_add(k, lw_mulc(k, t->n, c->CB), lc.i);
+  LLVMValueRef row = lw_add(k, lw_mulc(k, plane, c->H), lw_add(k, ih0, lh.i));
+  LLVMValueRef xrow = gep(k, k->in[0], lw_mulc(k, row, c->plain ? c->W : c->W * BLK));
   LLVMValueRef wrow = lw_mulc(k, lw_add(k, lw_mulc(k, lw_add(k, lw_mulc(k, t->ob0, c->CB), lc.i), c->KH), lh.i), c->KW * BLK * BLK);
   CgLoop lw = cg_loop_begin(k, cg_i64(k, 0), cg_i64(k, c->KW));
   LLVMValueRef wtap = gep(k, k->in[1], lw_add(k, wrow, lw_mulc(k, lw.i, BLK * BLK)));
@@ -227,8 +245,9 @@ static void choose_tile(const CgKernel *k, Nc *c) {
 
 static KnStatus read_shape(CgKernel *k, Nc *c) {
   const KnShape *x = cg_in_shape(k, 0), *y = cg_out_shape(k, 0), *ws = cg_in_shape(k, 1);
-  if (x->rank != 5 || y->rank != 5 || ws->rank != 6 || ws->dims[4].value != BLK || ws->dims[5].value != BLK)
-    return cg_unsupported(k, "packed FusedConv needs NCHW16c X and Y and [M/16, C/16, KH, KW, 16, 16] weights");
+  if ((x->rank != 5 && x->rank != 4) || y->rank != 5 || ws->rank != 6 || ws->dims[4].value != BLK || ws->dims[5].value != BLK)
+    return cg_unsupported(k, "packed FusedConv needs NCHW16c X (or NCHW with under 16 channels), NCHW16c Y and "
+                             "[M/16, C/16, KH, KW, 16, 16] weights");
   KnShape x4 = *x, y4 = *y; /* the window over (H, W) as lw_window reads it */
   x4.rank = y4.rank = 4;
   LwWindow w;
@@ -236,7 +255,9 @@ static KnStatus read_shape(CgKernel *k, Nc *c) {
   if (st) return st;
   if (w.d[1] != 1 || w.d[2] != 1 || ir_attr_int(k->node, "group", 1) != 1)
     return cg_unsupported(k, "packed FusedConv with dilation or groups");
-  c->N = x->dims[0].value, c->CB = x->dims[1].value, c->MB = y->dims[1].value;
+  c->N = x->dims[0].value, c->CB = x->rank == 5 ? x->dims[1].value : 1, c->MB = y->dims[1].value;
+  c->plain = x->rank == 4 ? x->dims[1].value : 0;
+  if (c->plain >= BLK) return cg_unsupported(k, "packed FusedConv on NCHW input with 16 or more channels");
   c->H = w.in[1], c->W = w.in[2], c->OH = w.out[1], c->OW = w.out[2];
   c->KH = w.k[1], c->KW = w.k[2], c->SH = w.s[1], c->SW = w.s[2], c->PT = w.pb[1], c->PL = w.pb[2];
   if (ws->dims[0].value != c->MB || ws->dims[1].value != c->CB || ws->dims[2].value != c->KH || ws->dims[3].value != c->KW)

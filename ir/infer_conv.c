@@ -163,14 +163,15 @@ static KnStatus conv_check_channels(const KnNode *n, int w, int bias, int64_t gr
   return st;
 }
 
-/* kiln.FusedConv {packed = 16} (passes/block_layout.c): NCHW16c in and out. X [N, C/16, H, W, 16],
- * W [M/16, C/16, KH, KW, 16, 16], bias [M], residual and Y [N, M/16, OH, OW, 16]; the window from
- * kernel_shape; 2-D and group 1 only. */
+/* kiln.FusedConv {packed = 16} (passes/block_layout.c): NCHW16c in and out. X [N, C/16, H, W, 16]
+ * (or NCHW [N, C, H, W] with C < 16), W [M/16, ceil(C/16), KH, KW, 16, 16], bias [M], residual and
+ * Y [N, M/16, OH, OW, 16]; the window from kernel_shape; 2-D and group 1 only. */
 static KnStatus infer_packed_conv(KnNode *node, KnError *err) {
   const KnType *x;
   KnStatus st = ib_tensor(node, 0, &x, err);
   if (!st) st = ib_check_same_dtype(node, 0, 1, err);
-  if (!st) st = ib_check_rank(node, 0, 5, err);
+  bool plain = ib_rank(node, 0) == 4; /* an image's few channels, read in NCHW */
+  if (!st) st = ib_check_rank(node, 0, plain ? 4 : 5, err);
   if (!st) st = ib_check_rank(node, 1, 6, err);
   if (st) return st;
   int64_t blk = ir_attr_int(node, "packed", 0), m;
@@ -180,8 +181,11 @@ static KnStatus infer_packed_conv(KnNode *node, KnError *err) {
   KnDim mb = ib_dim(node, 1, 0), md = IR_DIM_UNKNOWN;
   if (mb.value >= 0 && ir_mul_overflows(mb.value, blk, &m)) return ir_infer_fail(err, node, KN_ERR_LIMIT, "output channels overflow");
   if (mb.value >= 0) md = IR_DIM(m);
-  st = ib_check_dim(node, ib_dim(node, 0, 1), ib_dim(node, 1, 1), "channel blocks of X and W", err);
-  if (!st) st = ib_check_dim(node, ib_dim(node, 0, 4), IR_DIM(blk), "X's block", err);
+  KnDim c = ib_dim(node, 0, 1);
+  if (plain && c.value >= blk)
+    return ir_infer_fail(err, node, KN_ERR_INVALID, "NCHW input has %lld channels, expected under 16", (long long)c.value);
+  st = ib_check_dim(node, plain ? IR_DIM(1) : c, ib_dim(node, 1, 1), "channel blocks of X and W", err);
+  if (!st && !plain) st = ib_check_dim(node, ib_dim(node, 0, 4), IR_DIM(blk), "X's block", err);
   for (int d = 4; d < 6 && !st; d++) st = ib_check_dim(node, ib_dim(node, 1, d), IR_DIM(blk), "W's block", err);
   Window win = {0};
   if (!st) st = read_window(node, 2, -1, &win, err);

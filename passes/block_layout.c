@@ -11,7 +11,8 @@
  * Chosen: every such conv with a kernel wider than 1x1 (on small maps the im2col GEMM wastes the
  * lanes its pixels do not fill), and the 1x1 convs next to a chosen conv (making or reading their
  * X or residual), so a chain is not cut by conversions. A lone 1x1 conv (mobilenet's pointwise
- * convs between depthwise ones) stays. */
+ * convs between depthwise ones) stays. A conv on fewer than 16 channels (an image) reads X in
+ * NCHW; it is chosen when its result only goes on into the chain (through a MaxPool at most). */
 #include <string.h>
 
 #include "passes/passes.h"
@@ -36,13 +37,15 @@ static const KnTensor *blockable_weight(const KnGraph *g, const KnNode *n) {
   const int64_t *dil = ir_attr_ints(n, "dilations", &cnt);
   for (int64_t i = 0; dil && i < cnt; i++)
     if (dil[i] != 1) return NULL;
-  if (t->dims[0] % BLOCK || t->dims[1] % BLOCK || t->dims[1] != xs->dims[1].value || t->dims[3] > 16) return NULL;
+  /* fewer than 16 input channels (an image): read in NCHW by the kernel */
+  if (t->dims[0] % BLOCK || (t->dims[1] % BLOCK && t->dims[1] >= BLOCK) || t->dims[1] != xs->dims[1].value || t->dims[3] > 16)
+    return NULL;
   return t;
 }
 
 static KnTensor *packed_copy(KnGraph *g, const KnTensor *w, KnError *err) {
-  int64_t M = w->dims[0], C = w->dims[1], taps = w->dims[2] * w->dims[3];
-  int64_t dims[6] = {M / BLOCK, C / BLOCK, w->dims[2], w->dims[3], BLOCK, BLOCK};
+  int64_t M = w->dims[0], C = w->dims[1], taps = w->dims[2] * w->dims[3], CB = (C + BLOCK - 1) / BLOCK;
+  int64_t dims[6] = {M / BLOCK, CB, w->dims[2], w->dims[3], BLOCK, BLOCK}; /* zero past C */
   KnTensor *t = ir_tensor_new(g->arena, KN_F32, 6, dims, err); /* checks the size */
   if (!t) return NULL;
   const float *src = w->data;
@@ -50,13 +53,30 @@ static KnTensor *packed_copy(KnGraph *g, const KnTensor *w, KnError *err) {
   for (int64_t m = 0; m < M; m++)
     for (int64_t c = 0; c < C; c++)
       for (int64_t tap = 0; tap < taps; tap++) {
-        int64_t blk = ((m / BLOCK) * (C / BLOCK) + c / BLOCK) * taps + tap;
+        int64_t blk = ((m / BLOCK) * CB + c / BLOCK) * taps + tap;
         dst[(blk * BLOCK + c % BLOCK) * BLOCK + m % BLOCK] = src[(m * C + c) * taps + tap];
       }
   return t;
 }
 
 /* ---- which convs ---------------------------------------------------------------------------- */
+/* Whether every reader of v is a chosen conv (as X or residual) or a MaxPool (2-D) whose readers
+ * all are. */
+static bool feeds_chosen_only(const KnGraph *g, const bool *chosen, const KnValue *v, int depth) {
+  int uses = pass_count_uses(g, v), seen = 0;
+  for (int j = 0; j < g->n_nodes; j++) {
+    const KnNode *n = g->nodes[j];
+    for (int i = 0; i < n->n_inputs; i++) {
+      if (n->inputs[i] != v) continue;
+      seen++;
+      bool conv = chosen[j] && (i == 0 || i == 3);
+      bool pool = depth == 0 && n->op == KN_OP_MaxPool && n->n_outputs == 1 && feeds_chosen_only(g, chosen, n->outputs[0], 1);
+      if (!conv && !pool) return false;
+    }
+  }
+  return uses > 0 && seen == uses; /* no graph output or subgraph reads it */
+}
+
 static bool reads_as_x_or_residual(const KnNode *n, const KnValue *v) {
   return n->inputs[0] == v || (n->n_inputs > 3 && n->inputs[3] == v);
 }
@@ -66,7 +86,7 @@ static bool reads_as_x_or_residual(const KnNode *n, const KnValue *v) {
 static void choose(const KnGraph *g, const bool *able, bool *chosen) {
   for (int i = 0; i < g->n_nodes; i++) {
     const KnTensor *w = able[i] ? pass_constant_of(g->nodes[i]->inputs[1]) : NULL;
-    chosen[i] = w && w->dims[2] * w->dims[3] > 1;
+    chosen[i] = w && w->dims[2] * w->dims[3] > 1 && w->dims[1] >= BLOCK;
   }
   for (bool grew = true; grew;) {
     grew = false;
@@ -80,6 +100,12 @@ static void choose(const KnGraph *g, const bool *able, bool *chosen) {
       const KnNode *q = n->n_inputs > 3 && n->inputs[3] ? n->inputs[3]->producer : NULL; /* a residual's conv */
       if (q && q->graph == g && able[q->id] && !chosen[q->id]) chosen[q->id] = grew = true;
     }
+  }
+  /* a conv on an image's few channels (read in NCHW, so no conversion in) only when its result
+   * goes on in the chain, possibly through a MaxPool */
+  for (int i = 0; i < g->n_nodes; i++) {
+    const KnTensor *w = able[i] && !chosen[i] ? pass_constant_of(g->nodes[i]->inputs[1]) : NULL;
+    if (w && w->dims[1] < BLOCK) chosen[i] = feeds_chosen_only(g, chosen, g->nodes[i]->outputs[0], 0);
   }
 }
 
@@ -107,7 +133,7 @@ static KnValue *blocked_of(Rw *r, KnValue *v) {
 /* Node n onto blocked values: packed weights, Xb and Rb in, Yb out, and a kiln.FromBlocked that
  * gives Y (its name, type and other readers) back in NCHW. */
 static bool rewrite(Rw *r, KnNode *n, const KnTensor *w) {
-  KnValue *xb = blocked_of(r, n->inputs[0]);
+  KnValue *xb = n->inputs[0]->type.shape.dims[1].value < BLOCK ? n->inputs[0] : blocked_of(r, n->inputs[0]);
   KnValue *rb = n->n_inputs > 3 && n->inputs[3] ? blocked_of(r, n->inputs[3]) : NULL;
   KnTensor *t = xb && (rb || n->n_inputs <= 3 || !n->inputs[3]) ? packed_copy(r->g, w, r->err) : NULL;
   KnValue *wv = t ? ir_add_init(r->g, NULL, t) : NULL;

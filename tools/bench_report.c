@@ -37,7 +37,9 @@ double bench_node_flops(const KnNode *n) {
   case KN_OP_FusedConv:
   case KN_OP_ConvTranspose:
     for (int d = 1; d < w->type.shape.rank; d++) per_out *= (double)dim_of(w, d);
-    if (ir_attr_int(n, "packed", 0) > 0) per_out /= (double)ir_attr_int(n, "packed", 0); /* [M/16, C/16, KH, KW, 16, 16] */
+    if (ir_attr_int(n, "packed", 0) > 0) /* W [M/16, C/16, KH, KW, 16, 16]; X [N, C, H, W] when C < 16 */
+      per_out = (x->type.shape.rank == 4 ? (double)dim_of(x, 1) : (double)dim_of(w, 1) * 16) * (double)dim_of(w, 2) *
+                (double)dim_of(w, 3);
     /* ConvTranspose: each input element scatters into C_out/group x kernel */
     return 2 * (n->op == KN_OP_ConvTranspose ? numel_of(x) : numel_of(y)) * per_out;
   default: return 0;

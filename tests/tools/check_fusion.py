@@ -417,6 +417,24 @@ def block_cases(rng):
               [("x", [1, 16, 7, 7])], {"w1": w1, "w2": w2}, [1, 32, 4, 4], extra_outputs=[("mid", [1, 16, 4, 4])])
     mid = conv(x, w1, None, 2, (2, 2))
     out.append(("output_in_chain", m, {"x": x}, [conv(mid, w2, None, 1, (1, 1)), mid], 5, 2))
+    # an image's first conv (1, 3 or 15 channels, read in NCHW) -> MaxPool -> conv: the image conv
+    # joins the chain through the pool; no ToBlocked at all
+    for c, k, st, pad, hw in ((3, 7, 2, 3, (23, 17)), (1, 3, 2, 0, (15, 16)), (15, 5, 1, 2, (9, 11))):
+        x, w1, b1, w2 = r(2, c, *hw), r(16, c, k, k), r(16), r(32, 16, 3, 3)
+        m = model([helper.make_node("Conv", ["x", "w1", "b1"], ["t"], pads=[pad] * 4, strides=[st, st]),
+                   helper.make_node("Relu", ["t"], ["a"]),
+                   helper.make_node("MaxPool", ["a"], ["p"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+                   helper.make_node("Conv", ["p", "w2"], ["y"], pads=[1, 1, 1, 1])],
+                  [("x", [2, c] + list(hw))], {"w1": w1, "b1": b1, "w2": w2}, None)
+        ref = conv(maxpool(relu(conv(x, w1, b1, st, (pad, pad))), 3, 2, 1), w2, None, 1, (1, 1))
+        m.graph.output[0].type.tensor_type.shape.Clear()
+        for d in ref.shape:
+            m.graph.output[0].type.tensor_type.shape.dim.add().dim_value = d
+        out.append((f"image_conv_c{c}_k{k}_s{st}", m, {"x": x}, [ref], 4, 3))
+    # an image conv whose result leaves the chain (a graph output) stays in NCHW
+    x, w = r(1, 3, 12, 10), r(32, 3, 3, 3)
+    m = model([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], [("x", [1, 3, 12, 10])], {"w": w}, [1, 32, 12, 10])
+    out.append(("image_conv_alone_stays", m, {"x": x}, [conv(x, w, None, 1, (1, 1))], 1, 0))
     # left alone: 24 output channels (not a whole block), a lone 1x1, a grouped conv
     x, w = r(1, 16, 6, 6), r(24, 16, 3, 3)
     m = model([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], [("x", [1, 16, 6, 6])], {"w": w}, [1, 24, 6, 6])
@@ -439,9 +457,9 @@ def fold_transpose_cases(rng):
     # name, A's shape, perm_a, B's shape, perm_b, perm_out (None: no Transpose there)
     for name, sa, pa, sb, pb, po in [
             ("rank2_a_t_7x33x130", (33, 7), (1, 0), (33, 130), None, None),
-            ("rank3_b_t_packed", (3, 5, 17), None, (3, 9, 17), (0, 2, 1), None),
+            ("rank4_b_batch_t", (5, 3, 17, 9), None, (3, 5, 9, 17), (1, 0, 2, 3), None),
             ("rank4_out_t", (2, 3, 7, 8), None, (2, 3, 8, 5), None, (0, 2, 1, 3)),
-            ("rank4_batch_swap_all", (3, 2, 4, 6), (1, 0, 2, 3), (2, 5, 3, 6), (0, 2, 3, 1), (3, 1, 0, 2))]:
+            ("rank4_batch_swap_all", (3, 2, 4, 6), (1, 0, 2, 3), (3, 2, 6, 5), (1, 0, 2, 3), (3, 1, 0, 2))]:
         a, b = r(*sa), r(*sb)
         nodes, an, bn = [], "a", "b"
         at, bt = a.astype(np.float64), b.astype(np.float64)
@@ -466,11 +484,82 @@ def fold_transpose_cases(rng):
     m = model([mk("Transpose", ["b"], ["bt"], perm=[0, 2, 1]), mk("MatMul", ["a", "bt"], ["y"])],
               [("a", [1, 4, 5]), ("b", [3, 2, 5])], {}, [3, 4, 2])
     out.append(("broadcast_batch_not_folded", m, {"a": a, "b": b}, [a.astype(np.float64) @ b.transpose(0, 2, 1)], 2, 0))
+    # B^T (its columns not unit-stride) stays a Transpose feeding the shared GEMM
+    a, b = r(3, 5, 17), r(3, 9, 17)
+    m = model([mk("Transpose", ["b"], ["bt"], perm=[0, 2, 1]), mk("MatMul", ["a", "bt"], ["y"])],
+              [("a", [3, 5, 17]), ("b", [3, 9, 17])], {}, [3, 5, 9])
+    out.append(("b_transposed_not_folded", m, {"a": a, "b": b}, [a.astype(np.float64) @ b.transpose(0, 2, 1)], 2, 0))
     # the attention pattern fuse_attention leaves alone (scale not constant): both MatMuls fold
     m, feeds, y, n = attention_model(rng, 3, 2, 7, 7, 8, 8, scale=("div", 2.0))
     m.graph.initializer.pop()
     m.graph.input.append(helper.make_tensor_value_info("c", TensorProto.FLOAT, []))
-    out.append(("attention_variable_scale_folded", m, {**feeds, "c": np.array(2.0, np.float32)}, [y], n - 4, 2))
+    out.append(("attention_variable_scale_folded", m, {**feeds, "c": np.array(2.0, np.float32)}, [y], n - 3, 2))
+    return out
+
+
+def elementwise_cases(rng):
+    """fuse_elementwise: (name, model, feeds, refs, nodes left, rewrites)."""
+    r = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
+    f = lambda v: np.array(v, np.float32)  # noqa: E731
+    d = lambda a: a.astype(np.float64)  # noqa: E731
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    mk = helper.make_node
+    out = []
+    # SiLU x * sigmoid(x), a DAG over x, odd sizes; 2 x 40000 is split across threads
+    for shape in [(1,), (7,), (17, 3), (3, 1031), (2, 40000)]:
+        x = r(*shape)
+        m = model([mk("Sigmoid", ["x"], ["s"]), mk("Mul", ["x", "s"], ["y"])], [("x", list(shape))], {}, list(shape))
+        out.append((f"silu_{'x'.join(map(str, shape))}", m, {"x": x}, [d(x) * sig(d(x))], 1, 1))
+    # mish x * tanh(softplus(x)), rank 4
+    x = r(2, 3, 7, 5)
+    m = model([mk("Softplus", ["x"], ["p"]), mk("Tanh", ["p"], ["t"]), mk("Mul", ["t", "x"], ["y"])],
+              [("x", [2, 3, 7, 5])], {}, [2, 3, 7, 5])
+    out.append(("mish", m, {"x": x}, [d(x) * np.tanh(np.log1p(np.exp(d(x))))], 1, 1))
+    # broadcasting: per-row and per-column inputs, a scalar graph input, a scalar and a [1] constant
+    x, row, col, s = r(17, 33), r(17, 1), r(33), r()
+    nodes = [mk("Mul", ["x", "row"], ["a"]), mk("Add", ["col", "a"], ["b"]), mk("Sub", ["b", "s"], ["c"]),
+             mk("Mul", ["c", "half"], ["e"]), mk("Div", ["e", "three"], ["g"]), mk("Tanh", ["g"], ["h"]),
+             mk("Max", ["h", "lo"], ["k"]), mk("Min", ["k", "hi"], ["y"])]
+    m = model(nodes, [("x", [17, 33]), ("row", [17, 1]), ("col", [33]), ("s", [])],
+              {"half": f(0.5), "three": f([3]), "lo": f(-0.25), "hi": f(0.5)}, [17, 33])
+    ref = np.clip(np.tanh(((d(x) * row + col - s) * 0.5) / 3), -0.25, 0.5)
+    out.append(("broadcast_chain", m, {"x": x, "row": row, "col": col, "s": s}, [ref], 1, 1))
+    # the result widened only by a [1, 1] constant: kept as an input so the output stays [1, 9]
+    x = r(9)
+    m = model([mk("Add", ["x", "c"], ["a"]), mk("Relu", ["a"], ["y"])], [("x", [9])], {"c": f([[0.25]])}, [1, 9])
+    out.append(("constant_widens", m, {"x": x}, [np.maximum(d(x) + 0.25, 0).reshape(1, 9)], 1, 1))
+    # an intermediate read twice inside the group; Pow by a constant; a DAG with two roots' worth
+    x, z = r(5, 1, 7), r(3, 7)
+    nodes = [mk("Add", ["x", "z"], ["t"]), mk("Relu", ["t"], ["u"]), mk("Sigmoid", ["t"], ["v"]),
+             mk("Mul", ["u", "v"], ["w"]), mk("Pow", ["w", "two"], ["y"])]
+    m = model(nodes, [("x", [5, 1, 7]), ("z", [3, 7])], {"two": f(2)}, [5, 3, 7])
+    t = d(x) + z
+    out.append(("shared_inside_dag", m, {"x": x, "z": z}, [(np.maximum(t, 0) * sig(t)) ** 2], 1, 1))
+    # an intermediate that is also a graph output stays: Mul alone, Exp + Add fused
+    x = r(4, 6)
+    nodes = [mk("Mul", ["x", "x"], ["t"]), mk("Exp", ["t"], ["u"]), mk("Add", ["u", "one"], ["y"])]
+    m = model(nodes, [("x", [4, 6])], {"one": f(1)}, [4, 6], extra_outputs=[("t", [4, 6])])
+    out.append(("output_intermediate_kept", m, {"x": x}, [np.exp(d(x) ** 2) + 1, d(x) ** 2], 2, 1))
+    # a smaller intermediate (two [7] vectors) is not recomputed per element: Mul stays
+    x, p, q = r(6, 7), r(7), r(7)
+    m = model([mk("Mul", ["p", "q"], ["a"]), mk("Add", ["x", "a"], ["y"])], [("x", [6, 7]), ("p", [7]), ("q", [7])],
+              {}, [6, 7])
+    out.append(("small_intermediate_kept", m, {"x": x, "p": p, "q": q}, [d(x) + d(p) * q], 2, 0))
+    # left alone: LeakyRelu (an attribute) splits the chain; a MatMul between; variadic Max of 3
+    x, w = r(3, 8), r(8, 8)
+    nodes = [mk("Mul", ["x", "x"], ["a"]), mk("LeakyRelu", ["a"], ["b"], alpha=0.1), mk("MatMul", ["b", "w"], ["c"]),
+             mk("Max", ["c", "x", "b"], ["y"])]
+    m = model(nodes, [("x", [3, 8]), ("w", [8, 8])], {}, [3, 8])
+    a = d(x) ** 2
+    b = np.where(a < 0, 0.1 * a, a)
+    out.append(("not_elementwise_left", m, {"x": x, "w": w}, [np.maximum(np.maximum(b @ w, x), b)], 4, 0))
+    # left alone: int32 tensors
+    ai, bi = rng.integers(-50, 50, (5, 3)).astype(np.int32), rng.integers(-50, 50, (5, 3)).astype(np.int32)
+    g = helper.make_graph([mk("Add", ["a", "b"], ["t"]), mk("Mul", ["t", "b"], ["y"])], "g",
+                          [helper.make_tensor_value_info(n, TensorProto.INT32, [5, 3]) for n in "ab"],
+                          [helper.make_tensor_value_info("y", TensorProto.INT32, [5, 3])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    out.append(("int32_left", m, {"a": ai, "b": bi}, [((ai + bi) * bi).astype(np.int32)], 2, 0))
     return out
 
 
