@@ -353,7 +353,8 @@ typedef struct PoolB {
   int64_t planes;  /* N * C/16 */
 } PoolB;
 
-/* Output row (plane, oh): per pixel, the max of the window's 16-channel vectors. */
+/* Output row (plane, oh): per pixel, the max of the window's 16-channel vectors, the window's
+ * columns unrolled. */
 static void pool_row(CgKernel *k, LLVMValueRef i, void *user) {
   const PoolB *p = user;
   const LwWindow *w = &p->w;
@@ -366,17 +367,20 @@ static void pool_row(CgKernel *k, LLVMValueRef i, void *user) {
   LLVMValueRef yrow = gep(k, k->out[0], lw_mulc(k, i, w->out[1] * BLK));
   LLVMValueRef lowest = splat_to(k, vf, LLVMConstReal(k->m->t_f32, -(double)INFINITY));
   CgLoop lo = cg_loop_begin(k, cg_i64(k, 0), cg_i64(k, w->out[1]));
-  LLVMValueRef left = lw_addc(k, lw_mulc(k, lo.i, -w->s[1]), w->pb[1]);
-  LLVMValueRef kw_lo = cg_max(k, KN_I64, left, cg_i64(k, 0)), kw_hi = cg_min(k, KN_I64, lw_addc(k, left, w->in[1]), cg_i64(k, w->k[1]));
+  LLVMValueRef left = lw_addc(k, lw_mulc(k, lo.i, w->s[1]), -w->pb[1]); /* input column of tap 0 */
   LLVMValueRef acc = cg_var(k, vf, lowest);
   CgLoop lh = cg_loop_begin(k, kh_lo, kh_hi);
   LLVMValueRef xrow = gep(k, xplane, lw_mulc(k, lw_sub(k, lh.i, top), w->in[1] * BLK));
-  CgLoop lw = cg_loop_begin(k, kw_lo, kw_hi);
-  LLVMValueRef x = LLVMBuildLoad2(b, vf, gep(k, xrow, lw_mulc(k, lw_sub(k, lw.i, left), BLK)), "");
-  LLVMSetAlignment(x, 4);
-  LLVMValueRef args[2] = {LLVMBuildLoad2(b, vf, acc, ""), x};
-  LLVMBuildStore(b, cg_intrinsic(k, "llvm.maximum", args, 2), acc);
-  cg_loop_end(k, &lw);
+  LLVMValueRef m = LLVMBuildLoad2(b, vf, acc, "");
+  for (int64_t kw = 0; kw < w->k[1]; kw++) { /* taps outside the row read column 0 and count as -inf */
+    LLVMValueRef col = lw_addc(k, left, kw);
+    LLVMValueRef ok = LLVMBuildICmp(b, LLVMIntULT, col, cg_i64(k, w->in[1]), "");
+    LLVMValueRef x = LLVMBuildLoad2(b, vf, gep(k, xrow, lw_mulc(k, LLVMBuildSelect(b, ok, col, cg_i64(k, 0), ""), BLK)), "");
+    LLVMSetAlignment(x, 4);
+    x = LLVMBuildSelect(b, ok, x, lowest, "");
+    m = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, x, m, ""), x, m, ""); /* as the plain loops fold */
+  }
+  LLVMBuildStore(b, m, acc);
   cg_loop_end(k, &lh);
   LLVMSetAlignment(LLVMBuildStore(b, LLVMBuildLoad2(b, vf, acc, ""), gep(k, yrow, lw_mulc(k, lo.i, BLK))), 4);
   cg_loop_end(k, &lo);
@@ -384,7 +388,7 @@ static void pool_row(CgKernel *k, LLVMValueRef i, void *user) {
 
 bool cg_try_pool_blocked(CgKernel *k, const LwWindow *w, int64_t planes) {
   if (w->nsp != 3 || w->in[2] != BLK || w->out[2] != BLK || w->k[2] != 1 || w->s[2] != 1 || w->pb[2] != 0 ||
-      w->d[0] != 1 || w->d[1] != 1)
+      w->d[0] != 1 || w->d[1] != 1 || w->k[1] > 16)
     return false;
   PoolB p = {*w, planes};
   int64_t rows = planes * w->out[0];
