@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "codegen/cg.h"
+#include "codegen/lower_fused_elementwise.h"
 
 /* x^n for a small integer n != 0 by repeated squaring. f32 (and f16/bf16) bases multiply in
  * double, where every product is nearly exact, and round once at the end. */
@@ -115,6 +116,12 @@ static LLVMValueRef binary_expr(CgKernel *k, LLVMValueRef *v, void *user) {
     return cg_select(k, cg_cmp(k, t, "lt", v[0], cg_const(k, t, 0)), cg_mul(k, t, v[0], v[1]), v[0]);
   default: return NULL;
   }
+}
+
+/* kiln.FusedElementwise's binary steps: the same expression, k->node standing for the step. */
+LLVMValueRef cg_binary_value(CgKernel *k, LLVMValueRef a, LLVMValueRef b) {
+  LLVMValueRef v[2] = {a, b};
+  return binary_expr(k, v, NULL);
 }
 
 KnStatus cg_lower_binary(CgKernel *k) {

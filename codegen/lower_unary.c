@@ -4,6 +4,7 @@
 
 #include "codegen/cg.h"
 #include "codegen/cg_vecmath.h"
+#include "codegen/lower_fused_elementwise.h"
 
 static LLVMValueRef fconst(CgKernel *k, LLVMValueRef like, double v) { return LLVMConstReal(LLVMTypeOf(like), v); }
 
@@ -153,6 +154,9 @@ static LLVMValueRef unary_expr(CgKernel *k, LLVMValueRef *vals, void *user) {
   if (!r && ir_dtype_is_float(t)) r = float_math(k, n->op, x);
   return r;
 }
+
+/* kiln.FusedElementwise's unary steps: the same expression, k->node standing for the step. */
+LLVMValueRef cg_unary_value(CgKernel *k, LLVMValueRef x) { return unary_expr(k, &x, NULL); }
 
 KnStatus cg_lower_unary(CgKernel *k) {
   KnDtype t = cg_in_dtype(k, 0);
