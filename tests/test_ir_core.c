@@ -186,7 +186,7 @@ static void test_fold_shapes_before_after(void) {
   CHECK_STR_EQ(buf, "f32[2,12]");
   CHECK(ir_verify(m, &err) == KN_OK);
 
-  KnPipeline none = {.level = 3, .disabled = "fold_shapes,fold_constants,fuse_linear,pack_weights,fuse_conv,block_layout,fuse_norm,dce"};
+  KnPipeline none = {.level = 3, .disabled = "fold_shapes,fold_constants,fuse_linear,pack_weights,fuse_conv,block_layout,fuse_norm,fuse_attention,fold_transpose,fuse_elementwise,dce"};
   CHECK(pass_run_pipeline(m, &none, &err) == KN_OK && none.n_records == 0);
   KnPipeline unknown = {.only = "fold_shapes,nosuchpass"};
   KnError e2 = {0};

@@ -373,6 +373,95 @@ def gelu_cases(rng):
     return out
 
 
+def softmax_ref(s, axis=-1):
+    e = np.exp(s - s.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def attention_model(rng, B, H, Sq, Sk, D, Dv, layout="torch", scale=None, mask=None, mask_first=False, axis=-1):
+    """MatMul(Q, K^T) [scale] [mask] Softmax MatMul(., V), as torch exports it (layout "torch":
+    Q/K/V [B, S, H, D] through Transposes, the result transposed back), or on [B, H, S, D] Q/V and
+    a [B, H, D, Sk] K^T with no Transposes ("plain"), or rank 3 [B, S, D] ("rank3", K^T by a
+    Transpose). scale: (op, c) with op "div", "mul" or "mul_left"; mask: its shape (random additive
+    values, a third of them -1e4). Returns (model, feeds, reference y, node count)."""
+    mk = helper.make_node
+    r = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
+    nodes, inputs, inits, feeds = [], [], {}, {}
+    if layout == "torch":
+        shapes = {"q": [B, Sq, H, D], "k": [B, Sk, H, D], "v": [B, Sk, H, Dv]}
+        nodes += [mk("Transpose", ["q"], ["qh"], perm=[0, 2, 1, 3]), mk("Transpose", ["k"], ["kt"], perm=[0, 2, 3, 1]),
+                  mk("Transpose", ["v"], ["vh"], perm=[0, 2, 1, 3])]
+    elif layout == "rank3":
+        shapes = {"q": [B, Sq, D], "k": [B, Sk, D], "v": [B, Sk, Dv]}
+        nodes += [mk("Transpose", ["k"], ["kt"], perm=[0, 2, 1]), mk("Identity", ["q"], ["qh"]),
+                  mk("Identity", ["v"], ["vh"])]
+    else:
+        shapes = {"q": [B, H, Sq, D], "kt": [B, H, D, Sk], "v": [B, H, Sk, Dv]}
+    for n, s in shapes.items():
+        inputs.append((n, s))
+        feeds[n] = r(*s)
+    q, k, v = feeds["q"].astype(np.float64), feeds.get("k"), feeds["v"].astype(np.float64)
+    if layout == "torch":
+        qh, kt, vh = q.transpose(0, 2, 1, 3), k.astype(np.float64).transpose(0, 2, 3, 1), v.transpose(0, 2, 1, 3)
+    elif layout == "rank3":
+        qh, kt, vh = q, k.astype(np.float64).transpose(0, 2, 1), v
+    else:
+        qh, kt, vh = q, feeds["kt"].astype(np.float64), v
+    qn, kn, vn = ("qh", "kt", "vh") if layout != "plain" else ("q", "kt", "v")
+    nodes.append(mk("MatMul", [qn, kn], ["s"]))
+    s, cur = qh @ kt, "s"
+    if scale:
+        op, c = scale
+        inits["c"] = np.array(c, np.float32)
+        ins = ["c", cur] if op == "mul_left" else [cur, "c"]
+        nodes.append(mk("Div" if op == "div" else "Mul", ins, ["ss"]))
+        s, cur = (s / np.float64(np.float32(c))) if op == "div" else s * np.float64(np.float32(c)), "ss"
+    if mask is not None:
+        m = r(*mask)
+        m[rng.random(mask) < 0.3] = -1e4
+        inputs.append(("mask", list(mask)))
+        feeds["mask"] = m
+        nodes.append(mk("Add", ["mask", cur] if mask_first else [cur, "mask"], ["sm"]))
+        s, cur = s + m, "sm"
+    nodes += [mk("Softmax", [cur], ["p"], axis=axis), mk("MatMul", ["p", vn], ["o" if layout == "torch" else "y"])]
+    y = softmax_ref(s, axis) @ vh
+    if layout == "torch":
+        nodes.append(mk("Transpose", ["o"], ["y"], perm=[0, 2, 1, 3]))
+        y = y.transpose(0, 2, 1, 3)
+    return model(nodes, inputs, inits, list(y.shape)), feeds, y, len(nodes)
+
+
+def attention_cases(rng):
+    """fuse_attention, then fold_transpose (fold_transpose_cases): (pass, (name, model, feeds, [y],
+    nodes left, rewrites))."""
+    out = []
+    fused = [  # name, B, H, Sq, Sk, D, Dv, keyword arguments of attention_model
+        ("torch_b1_s130_d64_div", 1, 2, 130, 130, 64, 64, dict(scale=("div", 8.0))),
+        ("torch_b3_s7_d8_mask_ss", 3, 2, 7, 7, 8, 8, dict(scale=("div", 2.828427), mask=(7, 7))),
+        ("torch_b3_s33_d80_mul_mask_b11s", 3, 3, 33, 33, 80, 80, dict(scale=("mul", 0.1118), mask=(3, 1, 1, 33), mask_first=True)),
+        ("torch_b1_s1_d64_no_scale", 1, 4, 1, 1, 64, 64, {}),
+        ("plain_b3_sq33_sk130_d8_dv80_mask", 3, 2, 33, 130, 8, 80, dict(scale=("mul_left", 0.35), mask=(33, 130))),
+        ("rank3_b3_s7_d64_mask_row", 3, 1, 7, 7, 64, 64, dict(layout="rank3", scale=("div", 8.0), mask=(7,))),
+        ("torch_b1_s5_d520_wide_head", 1, 1, 5, 5, 520, 520, dict(scale=("div", 22.8))),
+    ]
+    for name, B, H, Sq, Sk, D, Dv, kw in fused:
+        m, feeds, y, _ = attention_model(rng, B, H, Sq, Sk, D, Dv, **kw)
+        out.append((name, m, feeds, [y], 3 if kw.get("layout") == "rank3" else 1, 1))
+    # must not fuse: Softmax over another axis; the scale a graph input instead of a constant
+    m, feeds, y, n = attention_model(rng, 1, 2, 7, 7, 8, 8, scale=("div", 2.0), axis=-2)
+    out.append(("softmax_axis_not_last_not_fused", m, feeds, [y], n, 0))
+    m, feeds, y, n = attention_model(rng, 3, 2, 7, 7, 8, 8, scale=("div", 2.0))
+    m.graph.initializer.pop()
+    m.graph.input.append(helper.make_tensor_value_info("c", TensorProto.FLOAT, []))
+    out.append(("variable_scale_not_fused", m, {**feeds, "c": np.array(2.0, np.float32)}, [y], n, 0))
+    # fused, but K's Transpose stays: its result is a graph output too
+    m, feeds, y, _ = attention_model(rng, 1, 2, 33, 33, 8, 8, scale=("div", 2.0))
+    m.graph.output.append(helper.make_tensor_value_info("kt", TensorProto.FLOAT, [1, 2, 8, 33]))
+    kt = feeds["k"].astype(np.float64).transpose(0, 2, 3, 1)
+    out.append(("shared_k_transpose_kept", m, feeds, [y, kt], 2, 1))
+    return [("fuse_attention", c) for c in out] + [("fold_transpose", c) for c in fold_transpose_cases(rng)]
+
+
 def maxpool(x, k, stride, pad):
     """ONNX MaxPool 2-D, square window, symmetric pads, floor mode."""
     xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=-np.inf)
@@ -510,11 +599,15 @@ def elementwise_cases(rng):
         x = r(*shape)
         m = model([mk("Sigmoid", ["x"], ["s"]), mk("Mul", ["x", "s"], ["y"])], [("x", list(shape))], {}, list(shape))
         out.append((f"silu_{'x'.join(map(str, shape))}", m, {"x": x}, [d(x) * sig(d(x))], 1, 1))
-    # mish x * tanh(softplus(x)), rank 4
+    # mish x * tanh(softplus(x)), rank 4: Softplus feeding Tanh stays apart (two transcendental ops
+    # in series run slower in one loop); sigmoid(x) * tanh(x) side by side fuses
     x = r(2, 3, 7, 5)
     m = model([mk("Softplus", ["x"], ["p"]), mk("Tanh", ["p"], ["t"]), mk("Mul", ["t", "x"], ["y"])],
               [("x", [2, 3, 7, 5])], {}, [2, 3, 7, 5])
-    out.append(("mish", m, {"x": x}, [d(x) * np.tanh(np.log1p(np.exp(d(x))))], 1, 1))
+    out.append(("mish", m, {"x": x}, [d(x) * np.tanh(np.log1p(np.exp(d(x))))], 2, 1))
+    m = model([mk("Sigmoid", ["x"], ["p"]), mk("Tanh", ["x"], ["t"]), mk("Mul", ["t", "p"], ["y"])],
+              [("x", [2, 3, 7, 5])], {}, [2, 3, 7, 5])
+    out.append(("sigmoid_times_tanh", m, {"x": x}, [sig(d(x)) * np.tanh(d(x))], 1, 1))
     # broadcasting: per-row and per-column inputs, a scalar graph input, a scalar and a [1] constant
     x, row, col, s = r(17, 33), r(17, 1), r(33), r()
     nodes = [mk("Mul", ["x", "row"], ["a"]), mk("Add", ["col", "a"], ["b"]), mk("Sub", ["b", "s"], ["c"]),
@@ -611,7 +704,9 @@ def main():
         jobs.append(("pack_weights", (name, m, feeds, [ref], nodes, packed)))
     jobs += [("fuse_conv", c) for c in conv_cases(rng)]
     jobs += [("fuse_norm", c) for c in norm_cases(rng)]
+    jobs += attention_cases(rng)
     jobs += [("block_layout", c) for c in block_cases(rng)]
+    jobs += [("fuse_elementwise", c) for c in elementwise_cases(rng)]
     with tempfile.TemporaryDirectory() as work, ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         list(pool.map(lambda j: check_case(args.kiln, work, j[0], *j[1]), jobs))
     for f in failures:
