@@ -1,5 +1,6 @@
 /* arena.c - the bump allocator that owns a model's IR, and checked size arithmetic. */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,13 @@ typedef struct Chunk {
   _Alignas(ARENA_ALIGN) unsigned char data[];
 } Chunk;
 
+/* A large allocation on its own, from calloc: big sizes come as fresh zero pages from the
+ * kernel, so they are not written twice (a memset would fault in every page of the packed
+ * weights before the pass fills them). The data starts at the first aligned byte after it. */
+typedef struct Big {
+  struct Big *next;
+} Big;
+
 typedef struct Cleanup {
   struct Cleanup *next;
   void (*fn)(void *ctx);
@@ -23,7 +31,7 @@ typedef struct Cleanup {
 
 struct KnArena {
   Chunk *head;       /* current chunk for small allocations */
-  Chunk *big;        /* chunks holding one large allocation each */
+  Big *big;          /* large allocations, one each */
   Cleanup *cleanups; /* run in reverse order of registration on free */
   size_t bytes;      /* handed out so far */
   size_t limit;      /* 0 = unlimited */
@@ -48,7 +56,11 @@ void ir_arena_free(KnArena *a) {
     c = next;
   }
   free_chunks(a->head);
-  free_chunks(a->big);
+  for (Big *b = a->big; b;) {
+    Big *next = b->next;
+    free(b);
+    b = next;
+  }
   free(a);
 }
 
@@ -68,12 +80,15 @@ void *ir_arena_alloc(KnArena *a, size_t size) {
   size_t rounded = (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
   if (a->limit && (rounded > a->limit || a->bytes > a->limit - rounded)) return NULL;
   void *p;
-  if (rounded > CHUNK_BYTES / 4) { /* large: its own chunk, so small ones keep packing */
-    Chunk *c = chunk_new(rounded);
-    if (!c) return NULL;
-    c->next = a->big;
-    a->big = c;
-    p = c->data;
+  if (rounded > CHUNK_BYTES / 4) { /* large: its own block, so small ones keep packing */
+    if (rounded > SIZE_MAX - sizeof(Big) - ARENA_ALIGN) return NULL;
+    Big *b = calloc(1, sizeof(Big) + ARENA_ALIGN + rounded);
+    if (!b) return NULL;
+    b->next = a->big;
+    a->big = b;
+    a->bytes += rounded;
+    uintptr_t at = ((uintptr_t)(b + 1) + ARENA_ALIGN - 1) & ~(uintptr_t)(ARENA_ALIGN - 1);
+    return (void *)at; /* calloc zeroed it */
   } else {
     if (!a->head || a->head->size - a->head->used < rounded) {
       Chunk *c = chunk_new(CHUNK_BYTES);

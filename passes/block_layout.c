@@ -50,12 +50,16 @@ static KnTensor *packed_copy(KnGraph *g, const KnTensor *w, KnError *err) {
   if (!t) return NULL;
   const float *src = w->data;
   float *dst = t->data;
-  for (int64_t m = 0; m < M; m++)
-    for (int64_t c = 0; c < C; c++)
-      for (int64_t tap = 0; tap < taps; tap++) {
-        int64_t blk = ((m / BLOCK) * CB + c / BLOCK) * taps + tap;
-        dst[(blk * BLOCK + c % BLOCK) * BLOCK + m % BLOCK] = src[(m * C + c) * taps + tap];
-      }
+  /* block by block (taps x 16 x 16 floats, in L1), each source row of taps read in order */
+  for (int64_t ob = 0; ob < M / BLOCK; ob++)
+    for (int64_t cb = 0; cb < CB; cb++) {
+      float *blk = dst + (ob * CB + cb) * taps * BLOCK * BLOCK;
+      for (int64_t o = 0; o < BLOCK; o++)
+        for (int64_t i = 0; i < BLOCK && cb * BLOCK + i < C; i++) {
+          const float *row = src + ((ob * BLOCK + o) * C + cb * BLOCK + i) * taps;
+          for (int64_t tap = 0; tap < taps; tap++) blk[(tap * BLOCK + i) * BLOCK + o] = row[tap];
+        }
+    }
   return t;
 }
 
