@@ -258,6 +258,15 @@ static void softmax_rows(CgKernel *k, const Ctx *c, LLVMValueRef rows) {
   cg_loop_end(k, &lr);
 }
 
+/* The stack panel a K^T that is not unit-stride along Sk is packed into, one strip at a time
+ * (NULL when K^T is read in place). */
+static LLVMValueRef k_panel(CgKernel *k, const At *a) {
+  if (!a->pack_k) return NULL;
+  LLVMValueRef panel = cg_var(k, LLVMArrayType2(k->m->t_f32, (uint64_t)(a->D * a->nr)), NULL);
+  LLVMSetAlignment(panel, 64);
+  return panel;
+}
+
 /* Work item i: batch entry i / nblk, query rows from (i % nblk) * rb. */
 static void attn_body(CgKernel *k, LLVMValueRef i, void *user) {
   const At *a = user;
@@ -266,11 +275,7 @@ static void attn_body(CgKernel *k, LLVMValueRef i, void *user) {
   c.scores = cg_var(k, LLVMArrayType2(k->m->t_f32, (uint64_t)(a->rb * a->Sk)), NULL);
   c.inv = cg_var(k, LLVMArrayType2(k->m->t_f32, (uint64_t)a->rb), NULL);
   LLVMSetAlignment(c.scores, 64);
-  LLVMValueRef panel = NULL;
-  if (a->pack_k) {
-    panel = cg_var(k, LLVMArrayType2(k->m->t_f32, (uint64_t)(a->D * a->nr)), NULL);
-    LLVMSetAlignment(panel, 64);
-  }
+  LLVMValueRef panel = k_panel(k, a);
   LLVMValueRef q_off = lw_i64_at(k, lw_table(k, a->q.boff, a->batch), bt);
   LLVMValueRef k_off = lw_i64_at(k, lw_table(k, a->kt.boff, a->batch), bt);
   LLVMValueRef v_off = lw_i64_at(k, lw_table(k, a->v.boff, a->batch), bt);
@@ -292,11 +297,7 @@ static void plain_body(CgKernel *k, LLVMValueRef i, void *user) {
   const At *a = user;
   LLVMValueRef bt = lw_divc(k, i, a->nblk), blk = lw_remc(k, i, a->nblk);
   Ctx c = {.a = a, .bt = bt, .r0 = lw_mulc(k, blk, a->rb)};
-  LLVMValueRef panel = NULL;
-  if (a->pack_k) {
-    panel = cg_var(k, LLVMArrayType2(k->m->t_f32, (uint64_t)(a->D * a->nr)), NULL);
-    LLVMSetAlignment(panel, 64);
-  }
+  LLVMValueRef panel = k_panel(k, a);
   LLVMValueRef a_off = lw_i64_at(k, lw_table(k, a->q.boff, a->batch), bt);
   LLVMValueRef b_off = lw_i64_at(k, lw_table(k, a->kt.boff, a->batch), bt);
   c.y_off = lw_i64_at(k, lw_table(k, a->y.boff, a->batch), bt);
